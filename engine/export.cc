@@ -1,0 +1,147 @@
+#include "engine/export.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace logseal::engine {
+
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (p[i + k] & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string o;
+  o.reserve(s.size() + 2);
+  o += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\r': o += "\\r"; break;
+      case '\t': o += "\\t"; break;
+      case '\b': o += "\\b"; break;
+      case '\f': o += "\\f"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          o += b;
+        } else {
+          o += static_cast<char>(c);
+        }
+    }
+  }
+  o += '"';
+  return o;
+}
+
+std::string rfc3339_ns(int64_t unix_ns) {
+  time_t secs = static_cast<time_t>(unix_ns / 1000000000);
+  long frac = static_cast<long>(unix_ns % 1000000000);
+  if (frac < 0) {
+    frac += 1000000000;
+    secs -= 1;
+  }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char b[64];
+  std::snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return b;
+}
+
+Result<int64_t> parse_time_ns(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() < 12) {
+    return static_cast<int64_t>(std::stoll(text)) * 1000000000;
+  }
+  int y, mo, d, h, mi, s;
+  int used = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &used) != 6 || used != 19) {
+    return invalid_argument("time '" + text + "' is not RFC 3339 (2026-11-26T04:52:17Z) or unix seconds");
+  }
+  struct tm tm = {};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  int64_t secs = static_cast<int64_t>(timegm(&tm));
+  int64_t frac_ns = 0;
+  size_t p = 19;
+  if (p < text.size() && text[p] == '.') {
+    ++p;
+    int64_t scale = 100000000;
+    while (p < text.size() && text[p] >= '0' && text[p] <= '9') {
+      frac_ns += (text[p] - '0') * scale;
+      scale /= 10;
+      ++p;
+    }
+  }
+  if (p < text.size() && (text[p] == 'Z' || text[p] == 'z') && p + 1 == text.size()) {
+    // UTC
+  } else if (p + 6 == text.size() && (text[p] == '+' || text[p] == '-') && text[p + 3] == ':') {
+    int oh = std::atoi(text.substr(p + 1, 2).c_str());
+    int om = std::atoi(text.substr(p + 4, 2).c_str());
+    int64_t off = (oh * 3600 + om * 60) * (text[p] == '+' ? 1 : -1);
+    secs -= off;
+  } else {
+    return invalid_argument("time '" + text + "' needs a zone: Z or +hh:mm");
+  }
+  return secs * 1000000000 + frac_ns;
+}
+
+std::string record_to_json(const std::string& stream, const StoredRecord& r) {
+  std::string o = "{\"stream\":" + json_escape(stream) + ",\"index\":" + std::to_string(r.index) +
+                  ",\"received\":" + json_escape(rfc3339_ns(r.view.received_ns)) +
+                  ",\"source\":" + json_escape(r.view.source);
+  if (valid_utf8(r.view.raw)) {
+    o += ",\"raw\":" + json_escape(r.view.raw);
+  } else {
+    o += ",\"raw_base64\":\"" +
+         base64_encode({reinterpret_cast<const uint8_t*>(r.view.raw.data()), r.view.raw.size()}) + "\"";
+  }
+  if (r.view.flags & format::kRecordFlagUnparsed) o += ",\"unparsed\":true";
+  if (r.view.flags & format::kRecordFlagTruncated) o += ",\"truncated\":true";
+  o += ",\"fields\":";
+  o += r.view.fields.empty() ? std::string("{}") : std::string(r.view.fields);
+  o += "}";
+  return o;
+}
+
+}  // namespace logseal::engine

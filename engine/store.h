@@ -1,0 +1,173 @@
+// Store and Stream: the sealed segment store.
+//
+// A Store is a data directory. Each stream lives in DATA_DIR/<stream>/ as a chain
+// of segment files (docs/FORMAT.md) and has its own writer thread; one signer
+// thread per Store signs checkpoints and seals for every stream, so a slow signer
+// (a hardware TPM, ~200 ms) never sits on the write path: checkpoints simply cover
+// more records.
+//
+// Data flow of one record:
+//   append() (caller's thread: leaf hash, encode into the staging batch buffer)
+//   -> writer thread closes the batch at batch_bytes or batch_delay_us, one aligned
+//      O_DIRECT write with RWF_DSYNC (up to writes_in_flight_max in flight)
+//   -> completion, in order: durable_size() advances, waiters are woken, the
+//      durable callback runs
+//   -> every checkpoint_ms a snapshot of the durable state goes to the signer
+//      thread; the signed frame comes back and the writer appends it
+//   -> at segment_bytes or segment_age_s the segment is rolled: its seal is signed
+//      and written when its last batch is durable, then it is made read-only and
+//      immutable.
+//
+// Failure policy (STYLE.md): a failed write stops the stream (health() turns
+// non-ok, appends fail, nothing more is acknowledged); the daemon exits and the
+// next start recovers from disk.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "engine/format.h"
+#include "hsm/signer.h"
+#include "io/env.h"
+
+namespace logseal::engine {
+
+struct StreamOptions {
+  uint64_t segment_bytes = 64ull << 20;  // roll when a segment reaches this size
+  uint64_t segment_age_s = 0;            // roll when a segment is this old (0: never)
+  uint32_t checkpoint_ms = 1000;         // sign a checkpoint this often while data arrives
+  size_t batch_bytes = 1u << 20;         // close a batch at this many bytes ...
+  uint32_t batch_delay_us = 1000;        // ... or when its first record is this old
+  unsigned writes_in_flight_max = 2;     // batch writes outstanding per stream
+  size_t record_bytes_max = 1u << 20;    // larger records are refused
+};
+
+struct StreamStats {
+  uint64_t records = 0;           // appended (accepted into the queue)
+  uint64_t durable_records = 0;   // durable on disk
+  uint64_t signed_records = 0;    // covered by a signed checkpoint or seal on disk
+  uint64_t bytes_written = 0;     // to segment files
+  uint64_t batches = 0;
+  uint64_t segments_sealed = 0;
+  uint64_t checkpoints = 0;
+  uint64_t queue_bytes = 0;       // staged, not yet written
+  uint64_t segment_seq = 0;       // the open segment
+  uint64_t sign_failures = 0;
+  double last_sign_ms = 0;
+};
+
+class Store;
+
+class Stream {
+ public:
+  ~Stream();
+  const std::string& name() const { return name_; }
+
+  // Appends one record. Blocks while the staging buffer is full (backpressure)
+  // unless block is false, then ResourceExhausted. Returns the record's index in
+  // the stream. InvalidArgument for a record over record_bytes_max or a source
+  // over 65535 bytes; FailedPrecondition once the stream is closing or failed.
+  // Thread-safe.
+  Result<uint64_t> append(const format::RecordView& record, bool block = true);
+
+  // Number of records durable on disk (indexes below it are durable).
+  uint64_t durable_size() const { return durable_size_.load(std::memory_order_acquire); }
+  // Waits until record index is durable (true), the timeout passes or the stream
+  // fails (false).
+  bool wait_durable(uint64_t index, std::chrono::milliseconds timeout);
+  // Called on the writer thread after each durable advance with the new
+  // durable_size(). Set before appending; must be cheap and must not append.
+  void set_durable_callback(std::function<void(uint64_t)> fn);
+  // Records covered by a signed checkpoint or seal written to disk.
+  uint64_t signed_size() const { return signed_size_.load(std::memory_order_acquire); }
+
+  // Seals the open segment at the next batch boundary and opens the next (SIGHUP).
+  void request_roll();
+  // Ok while the stream can take records.
+  Status health() const;
+  StreamStats stats() const;
+  // The latest signed checkpoint written to disk: body and signature (empty when
+  // none yet).
+  struct SignedCopy {
+    std::vector<uint8_t> body;
+    std::vector<uint8_t> signature;
+  };
+  SignedCopy latest_signed() const;
+
+ private:
+  friend class Store;
+  struct Impl;
+  Stream(std::string name, std::unique_ptr<Impl> impl);
+  std::string name_;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<uint64_t> durable_size_{0};
+  std::atomic<uint64_t> signed_size_{0};
+};
+
+struct StoreOptions {
+  StreamOptions stream;
+  // How long close() waits for the signer to cover the last records before it
+  // gives up (they are signed at the next start).
+  uint32_t close_sign_timeout_ms = 30000;
+  // Log lines (journald priority prefix included) go here; default stderr.
+  std::function<void(const std::string&)> log;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) a data directory. Probes O_DIRECT there.
+  static Result<std::unique_ptr<Store>> open(io::Env& env, const std::string& data_dir,
+                                              std::shared_ptr<hsm::Signer> signer, StoreOptions options);
+  ~Store();  // close() if not closed
+
+  // Opens a stream, creating it or recovering its open segment (cuts a torn tail
+  // and records a recovery frame; seals a segment left unsealed by a crash during
+  // a roll). Thread-safe; returns the same Stream for the same name.
+  Result<Stream*> stream(const std::string& name);
+  // Names of streams present in the data directory.
+  Result<std::vector<std::string>> list_streams();
+
+  // Stops accepting, drains every stream, writes a final signed checkpoint,
+  // waits for pending seals, stops the threads. Returns the first error met
+  // (a failed stream, or records left unsigned because the signer failed).
+  Status close();
+
+  const std::string& data_dir() const { return data_dir_; }
+  hsm::Signer& signer() { return *signer_; }
+  void log(const std::string& line) const;
+
+ private:
+  friend class Stream;
+  struct SignJob;
+  Store(io::Env& env, std::string data_dir, std::shared_ptr<hsm::Signer> signer, StoreOptions options);
+  void signer_loop();
+  void enqueue_sign(SignJob job);
+
+  io::Env& env_;
+  std::string data_dir_;
+  std::shared_ptr<hsm::Signer> signer_;
+  StoreOptions options_;
+
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Stream>> streams_;
+  bool closed_ = false;
+
+  std::mutex sign_mu_;
+  std::condition_variable sign_cv_;
+  std::deque<std::unique_ptr<SignJob>> sign_queue_;
+  bool sign_stop_ = false;
+  std::thread signer_thread_;
+};
+
+}  // namespace logseal::engine

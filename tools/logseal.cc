@@ -1,0 +1,386 @@
+// logseal: the offline tool. Thin: parses the command line (DESIGN.md, "logseal
+// CLI") and calls the libraries. Exit codes: 0 success / verified, 1 integrity
+// failure found, 2 usage, configuration or I/O error.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/export.h"
+#include "engine/inspect.h"
+#include "engine/merkle.h"
+#include "engine/reader.h"
+#include "engine/store.h"
+#include "engine/verify.h"
+#include "hsm/public_key.h"
+#include "hsm/signer.h"
+#include "hsm/soft_signer.h"
+#include "ingest/backfill.h"
+#include "io/env.h"
+
+using namespace logseal;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitIntegrity = 1;
+constexpr int kExitUsage = 2;
+
+int fail(const Status& st) {
+  std::fprintf(stderr, "logseal: %s\n", st.to_string().c_str());
+  return st.code() == Code::kDataLoss ? kExitIntegrity : kExitUsage;
+}
+
+Result<std::vector<hsm::PublicKey>> load_keys(const std::vector<std::string>& paths) {
+  std::vector<hsm::PublicKey> keys;
+  for (const auto& p : paths) {
+    auto k = hsm::PublicKey::load_pem_file(p);
+    if (!k.ok()) return k.status().with_context("public key " + p);
+    keys.push_back(std::move(k).value());
+  }
+  return keys;
+}
+
+Result<std::string> read_text(const std::string& path) {
+  auto bytes = io::posix_env().read_file(path);
+  if (!bytes.ok()) return bytes.status();
+  return std::string(bytes->begin(), bytes->end());
+}
+
+void write_all(const void* data, size_t len) {
+  if (std::fwrite(data, 1, len, stdout) != len) {
+    std::fprintf(stderr, "logseal: writing to standard output failed\n");
+    std::exit(kExitUsage);
+  }
+}
+
+// ---- keygen ------------------------------------------------------------------
+
+int cmd_keygen(const std::string& signer, const std::string& out) {
+  if (signer == "tpm") {
+    return fail(unimplemented("the TPM signer is not built into this version yet; use --signer soft for development"));
+  }
+  if (signer != "soft") return fail(invalid_argument("--signer must be tpm or soft"));
+  auto id = hsm::soft_keygen(out);
+  if (!id.ok()) return fail(id.status());
+  std::printf("%s\n", to_hex(id.value()).c_str());
+  std::fprintf(stderr, "wrote %s/signing-key.pem (software key: development only) and %s/signing-key.pub.pem\n",
+               out.c_str(), out.c_str());
+  return kExitOk;
+}
+
+// ---- ingest --------------------------------------------------------------------
+
+struct StoreFlags {
+  uint64_t segment_bytes = 64ull << 20;
+  uint64_t segment_age_s = 0;
+  uint32_t checkpoint_ms = 1000;
+  std::string pg_prefix;
+  std::string tcti;
+};
+
+void add_store_flags(CLI::App* app, StoreFlags& f) {
+  app->add_option("--segment-bytes", f.segment_bytes, "roll a segment at this size (default 64 MiB)");
+  app->add_option("--segment-age-s", f.segment_age_s, "roll a segment at this age in seconds (default: never)");
+  app->add_option("--checkpoint-ms", f.checkpoint_ms, "sign a checkpoint this often (default 1000)");
+  app->add_option("--pg-log-line-prefix", f.pg_prefix, "PostgreSQL log_line_prefix, to split pgaudit lines");
+  app->add_option("--tcti", f.tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
+}
+
+int cmd_ingest(const std::string& data_dir, const std::string& stream_name, const std::string& signer_spec,
+               const std::string& format_name, std::vector<std::string> files, const StoreFlags& flags) {
+  auto framing = ingest::parse_input_format(format_name);
+  if (!framing.ok()) return fail(framing.status());
+  if (!flags.tcti.empty()) setenv("LOGSEAL_TCTI", flags.tcti.c_str(), 1);
+  auto signer = hsm::open_signer(signer_spec);
+  if (!signer.ok()) return fail(signer.status());
+  engine::StoreOptions opt;
+  opt.stream.segment_bytes = flags.segment_bytes;
+  opt.stream.segment_age_s = flags.segment_age_s;
+  opt.stream.checkpoint_ms = flags.checkpoint_ms;
+  auto store = engine::Store::open(io::posix_env(), data_dir, std::move(signer).value(), opt);
+  if (!store.ok()) return fail(store.status());
+  auto stream = store.value()->stream(stream_name);
+  if (!stream.ok()) return fail(stream.status());
+  if (files.empty()) files.push_back("-");
+  ingest::BackfillStats stats;
+  Status st;
+  for (const auto& f : files) {
+    st = ingest::backfill_file(*stream.value(), framing.value(), f, opt.stream.record_bytes_max - 4096, stats);
+    if (!st.ok()) break;
+  }
+  Status closed = store.value()->close();
+  if (stats.records > 0) {
+    std::fprintf(stderr, "ingested %llu records (%llu bytes, %llu cut at the size limit) into stream %s, indexes %llu..%llu\n",
+                 static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.bytes),
+                 static_cast<unsigned long long>(stats.truncated), stream_name.c_str(),
+                 static_cast<unsigned long long>(stats.first_index), static_cast<unsigned long long>(stats.last_index));
+  } else {
+    std::fprintf(stderr, "no records ingested\n");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "logseal: stopped: %s (the %llu records before it are sealed)\n", st.to_string().c_str(),
+                 static_cast<unsigned long long>(stats.records));
+    return kExitUsage;
+  }
+  if (!closed.ok()) return fail(closed);
+  std::fprintf(stderr, "every record of stream %s is durable and covered by a signed checkpoint\n",
+               stream_name.c_str());
+  return kExitOk;
+}
+
+// ---- verify --------------------------------------------------------------------
+
+int cmd_verify(const std::string& data_dir, const std::vector<std::string>& pubkeys,
+               const std::vector<std::string>& anchors, bool json, unsigned jobs, bool allow_unsigned,
+               bool require_tpm) {
+  auto keys = load_keys(pubkeys);
+  if (!keys.ok()) return fail(keys.status());
+  engine::VerifyOptions opt;
+  opt.keys = &keys.value();
+  opt.jobs = jobs;
+  opt.allow_unsigned_tail = allow_unsigned;
+  opt.require_tpm = require_tpm;
+  for (const auto& a : anchors) {
+    auto text = read_text(a);
+    if (!text.ok()) return fail(text.status().with_context("anchor " + a));
+    auto an = engine::parse_anchor(text.value());
+    if (!an.ok()) return fail(an.status().with_context("anchor " + a));
+    opt.anchors.push_back(std::move(an).value());
+  }
+  auto report = engine::verify_data_dir(io::posix_env(), data_dir, opt);
+  if (!report.ok()) return fail(report.status());
+  const engine::VerifyReport& r = report.value();
+  if (json) {
+    std::printf("%s\n", engine::report_to_json(r).c_str());
+  } else {
+    for (const auto& f : r.findings) std::printf("%s\n", engine::finding_to_text(f).c_str());
+    for (const auto& s : r.streams) {
+      std::printf("stream %s: %llu segments, %llu records, %llu signed, %llu checkpoints, %llu bytes%s\n",
+                  s.name.c_str(), static_cast<unsigned long long>(s.segments),
+                  static_cast<unsigned long long>(s.records), static_cast<unsigned long long>(s.signed_records),
+                  static_cast<unsigned long long>(s.checkpoints), static_cast<unsigned long long>(s.bytes),
+                  s.open_segment ? ", last segment open" : "");
+      for (const auto& n : s.notes) std::printf("  note: %s\n", n.c_str());
+    }
+    if (r.streams.empty()) std::printf("no streams found in %s\n", data_dir.c_str());
+    std::printf("%s\n", r.ok() ? "VERIFIED" : ("FAILED: " + std::to_string(r.findings.size()) + " findings").c_str());
+  }
+  return r.ok() ? kExitOk : kExitIntegrity;
+}
+
+// ---- inspect / export / prove / checkpoint ---------------------------------------
+
+int cmd_inspect(const std::string& path, bool json) {
+  auto bytes = io::posix_env().read_file(path);
+  if (!bytes.ok()) return fail(bytes.status());
+  auto text = engine::inspect_segment(bytes.value(), json);
+  if (!text.ok()) return fail(text.status().with_context(path));
+  write_all(text->data(), text->size());
+  return kExitOk;
+}
+
+int cmd_export(const std::string& data_dir, const std::string& stream, const std::string& since,
+               const std::string& until, const std::string& fmt) {
+  if (fmt != "jsonl" && fmt != "raw" && fmt != "lines") {
+    return fail(invalid_argument("--format must be jsonl, raw or lines"));
+  }
+  int64_t since_ns = INT64_MIN, until_ns = INT64_MAX;
+  if (!since.empty()) {
+    auto t = engine::parse_time_ns(since);
+    if (!t.ok()) return fail(t.status());
+    since_ns = t.value();
+  }
+  if (!until.empty()) {
+    auto t = engine::parse_time_ns(until);
+    if (!t.ok()) return fail(t.status());
+    until_ns = t.value();
+  }
+  std::vector<std::string> streams;
+  if (!stream.empty()) {
+    streams.push_back(stream);
+  } else {
+    auto all = engine::list_streams(io::posix_env(), data_dir);
+    if (!all.ok()) return fail(all.status());
+    streams = all.value();
+  }
+  std::string out;
+  for (const auto& s : streams) {
+    Status st = engine::for_each_record(io::posix_env(), data_dir, s, [&](const engine::StoredRecord& r) {
+      if (r.view.received_ns < since_ns || r.view.received_ns >= until_ns) return true;
+      if (fmt == "raw") {
+        out += std::to_string(r.view.raw.size());
+        out += ' ';
+        out += r.view.raw;
+      } else if (fmt == "lines") {
+        std::string_view raw = r.view.raw;
+        if (!raw.empty() && raw.back() == '\n') raw.remove_suffix(1);
+        out += raw;
+        out += '\n';
+      } else {
+        out += engine::record_to_json(s, r);
+        out += '\n';
+      }
+      if (out.size() > (1 << 20)) {
+        write_all(out.data(), out.size());
+        out.clear();
+      }
+      return true;
+    });
+    if (!st.ok()) return fail(st);
+  }
+  write_all(out.data(), out.size());
+  return kExitOk;
+}
+
+int cmd_prove(const std::string& data_dir, const std::string& stream, uint64_t index) {
+  auto p = engine::prove_record(io::posix_env(), data_dir, stream, index);
+  if (!p.ok()) return fail(p.status());
+  std::string text = engine::format_proof(p.value());
+  write_all(text.data(), text.size());
+  return kExitOk;
+}
+
+int cmd_check_proof(const std::string& path, const std::vector<std::string>& pubkeys) {
+  auto keys = load_keys(pubkeys);
+  if (!keys.ok()) return fail(keys.status());
+  auto text = read_text(path);
+  if (!text.ok()) return fail(text.status());
+  auto p = engine::parse_proof(text.value());
+  if (!p.ok()) return fail(p.status().with_context(path));
+  const auto& cp = p->checkpoint;
+  const hsm::PublicKey* key = nullptr;
+  for (const auto& k : keys.value()) {
+    if (k.key_id() == cp.decoded.key_id) key = &k;
+  }
+  if (key == nullptr) {
+    std::printf("FAILED unknown-key: the checkpoint is signed by key %s, not by a given key\n",
+                to_hex(cp.decoded.key_id).c_str());
+    return kExitIntegrity;
+  }
+  if (!key->verify_digest(format::head_of(cp.body), cp.signature)) {
+    std::printf("FAILED bad-signature: the checkpoint signature does not verify\n");
+    return kExitIntegrity;
+  }
+  if (cp.decoded.stream != p->stream) {
+    std::printf("FAILED: the proof names stream %s but the checkpoint %s\n", p->stream.c_str(),
+                cp.decoded.stream.c_str());
+    return kExitIntegrity;
+  }
+  Hash32 leaf = merkle::leaf_hash(p->record);
+  if (!merkle::verify_inclusion(leaf, p->index, cp.decoded.tree_size, p->path, cp.decoded.root)) {
+    std::printf("FAILED: record %llu is not included in the signed tree of %llu records\n",
+                static_cast<unsigned long long>(p->index), static_cast<unsigned long long>(cp.decoded.tree_size));
+    return kExitIntegrity;
+  }
+  auto rec = format::decode_record(p->record);
+  std::printf("VERIFIED: record %llu of stream %s is included in the checkpoint of %llu records signed %s\n",
+              static_cast<unsigned long long>(p->index), p->stream.c_str(),
+              static_cast<unsigned long long>(cp.decoded.tree_size), engine::rfc3339_ns(cp.decoded.time_ns).c_str());
+  if (rec.ok()) {
+    std::printf("received %s from %.*s\n", engine::rfc3339_ns(rec->received_ns).c_str(),
+                static_cast<int>(rec->source.size()), rec->source.data());
+    std::printf("raw: %s\n", engine::json_escape(rec->raw).c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_checkpoint(const std::string& data_dir, const std::string& stream) {
+  auto cp = engine::latest_checkpoint(io::posix_env(), data_dir, stream);
+  if (!cp.ok()) return fail(cp.status());
+  std::string text = engine::format_anchor(cp->body, cp->signature);
+  write_all(text.data(), text.size());
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"logseal: seal, verify, export and prove audit logs offline"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every command");
+
+  std::string keygen_signer = "soft", keygen_out, keygen_tcti, keygen_pcrs;
+  auto* keygen = app.add_subcommand("keygen", "create a P-256 signing key (in the TPM, or in software for development)");
+  keygen->add_option("--signer", keygen_signer, "tpm or soft")->required();
+  keygen->add_option("--out", keygen_out, "directory for signing-key.pem and signing-key.pub.pem")->required();
+  keygen->add_option("--tcti", keygen_tcti, "TPM TCTI");
+  keygen->add_option("--pcrs", keygen_pcrs, "PCR indexes to bind the key to (TPM only)");
+
+  std::string in_dir, in_stream, in_signer, in_format;
+  std::vector<std::string> in_files;
+  StoreFlags in_flags;
+  auto* ing = app.add_subcommand("ingest", "seal existing logs (files or stdin) into a stream");
+  ing->add_option("DATA_DIR", in_dir)->required();
+  ing->add_option("--stream", in_stream, "stream name")->required();
+  ing->add_option("--signer", in_signer, "soft:KEYFILE or tpm:KEYFILE")->required();
+  ing->add_option("--format", in_format, "lines, syslog-octet, syslog-lf, pgaudit-csvlog, pgaudit-jsonlog, jsonl")->required();
+  ing->add_option("FILE", in_files, "input files (default: standard input)");
+  add_store_flags(ing, in_flags);
+
+  std::string v_dir;
+  std::vector<std::string> v_keys, v_anchors;
+  bool v_json = false, v_allow_unsigned = false, v_require_tpm = false;
+  unsigned v_jobs = 1;
+  auto* ver = app.add_subcommand("verify", "verify a data directory offline; exit 0 verified, 1 integrity failure");
+  ver->add_option("DATA_DIR", v_dir)->required();
+  ver->add_option("--pubkey", v_keys, "public key PEM (repeatable)")->required();
+  ver->add_option("--anchor", v_anchors, "a checkpoint kept elsewhere (`logseal checkpoint` output)");
+  ver->add_flag("--json", v_json, "print the report as JSON");
+  ver->add_option("--jobs", v_jobs, "verify this many segments in parallel");
+  ver->add_flag("--allow-unsigned-tail", v_allow_unsigned, "do not fail on records after the last checkpoint");
+  ver->add_flag("--require-tpm", v_require_tpm, "fail on seals made by a software key");
+
+  std::string i_path;
+  bool i_json = false;
+  auto* ins = app.add_subcommand("inspect", "print a segment's header, frames, checkpoints and seal");
+  ins->add_option("SEGMENT_FILE", i_path)->required();
+  ins->add_flag("--json", i_json);
+
+  std::string e_dir, e_stream, e_since, e_until, e_format = "jsonl";
+  auto* exp = app.add_subcommand("export", "print records: jsonl, raw (octet-counted frames) or lines");
+  exp->add_option("DATA_DIR", e_dir)->required();
+  exp->add_option("--stream", e_stream, "only this stream");
+  exp->add_option("--since", e_since, "received at or after (RFC 3339 or unix seconds)");
+  exp->add_option("--until", e_until, "received before (RFC 3339 or unix seconds)");
+  exp->add_option("--format", e_format, "jsonl (default), raw or lines");
+
+  std::string p_dir, p_stream;
+  uint64_t p_index = 0;
+  auto* prv = app.add_subcommand("prove", "print an inclusion proof of one record against the latest checkpoint");
+  prv->add_option("DATA_DIR", p_dir)->required();
+  prv->add_option("--stream", p_stream)->required();
+  prv->add_option("--index", p_index)->required();
+
+  std::string c_path;
+  std::vector<std::string> c_keys;
+  auto* chk = app.add_subcommand("check-proof", "verify an inclusion proof offline");
+  chk->add_option("PROOF_FILE", c_path)->required();
+  chk->add_option("--pubkey", c_keys, "public key PEM (repeatable)")->required();
+
+  std::string k_dir, k_stream;
+  auto* cpt = app.add_subcommand("checkpoint", "print the latest signed checkpoint, to keep as an --anchor");
+  cpt->add_option("DATA_DIR", k_dir)->required();
+  cpt->add_option("--stream", k_stream)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (*keygen) return cmd_keygen(keygen_signer, keygen_out);
+  if (*ing) return cmd_ingest(in_dir, in_stream, in_signer, in_format, in_files, in_flags);
+  if (*ver) return cmd_verify(v_dir, v_keys, v_anchors, v_json, v_jobs, v_allow_unsigned, v_require_tpm);
+  if (*ins) return cmd_inspect(i_path, i_json);
+  if (*exp) return cmd_export(e_dir, e_stream, e_since, e_until, e_format);
+  if (*prv) return cmd_prove(p_dir, p_stream, p_index);
+  if (*chk) return cmd_check_proof(c_path, c_keys);
+  if (*cpt) return cmd_checkpoint(k_dir, k_stream);
+  return kExitUsage;
+}
