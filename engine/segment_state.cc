@@ -19,6 +19,7 @@ Result<SegmentState> read_segment_state(std::span<const uint8_t> file) {
   cur.chain = chain_start(file);
   cur.frontier = start;
   cur.file_bytes = file.size();
+  cur.since_last_batch.push_back({cur.offset, cur.chain});
   SegmentState kept = cur;
   Status bad;
 
@@ -40,6 +41,7 @@ Result<SegmentState> read_segment_state(std::span<const uint8_t> file) {
         return false;
       }
       cur.chain = chain_next(cur.chain, f.frame.first(kFrameHeaderBytes));
+      cur.since_last_batch.clear();
     } else {
       if (h.type == FrameType::kCheckpoint || h.type == FrameType::kSeal) {
         auto sf = split_signed_frame(f.body);
@@ -66,6 +68,7 @@ Result<SegmentState> read_segment_state(std::span<const uint8_t> file) {
     }
     cur.offset = f.offset + h.span_bytes;
     cur.frame_seq = h.frame_seq + 1;
+    cur.since_last_batch.push_back({cur.offset, cur.chain});
     if (cur.offset % kBlockBytes == 0) kept = cur;
     return true;
   });

@@ -364,8 +364,10 @@ struct Stream::Impl {
     std::string path = seg->path;
     seg->file.reset();
     LS_RETURN_IF_ERROR(env->make_read_only(path));
-    LS_ASSIGN_OR_RETURN(bool immutable, env->make_immutable(path));
-    (void)immutable;  // without CAP_LINUX_IMMUTABLE the file stays read-only only
+    if (store->options_.immutable_segments) {
+      LS_ASSIGN_OR_RETURN(bool immutable, env->make_immutable(path));
+      (void)immutable;  // without CAP_LINUX_IMMUTABLE the file stays read-only only
+    }
     LS_RETURN_IF_ERROR(env->sync_dir(dir));
     segments_sealed.fetch_add(1, std::memory_order_relaxed);
     auto it = std::find_if(sealing.begin(), sealing.end(), [&](auto& s) { return s.get() == seg; });
@@ -433,6 +435,40 @@ struct Stream::Impl {
     w.chain = seg->chain;
     LS_RETURN_IF_ERROR(submit(w, f, kBlockBytes));
     return wait_all();
+  }
+
+  // Recovery: truncates seg's file at st.cut_offset (== seg->offset) and
+  // appends a recovery frame that records what was cut and why.
+  Status cut_torn_tail(Segment* seg, std::span<const uint8_t> file, const SegmentState& st) {
+    LS_ASSERT(seg->offset == st.cut_offset && st.cut_offset < file.size());
+    std::span<const uint8_t> cut = file.subspan(st.cut_offset);
+    Recovery r;
+    r.cut_offset = st.cut_offset;
+    r.cut_bytes = cut.size();
+    r.cut_sha256 = sha256(cut);
+    r.recovered_ns = unix_now_ns();
+    r.reason = st.cut_reason.substr(0, kRecoveryReasonBytesMax);
+    LS_RETURN_IF_ERROR(seg->file->truncate(st.cut_offset));
+    uint8_t* f = small_buf->data();
+    std::memset(f, 0, kBlockBytes);
+    size_t body = recovery_body_bytes(r);
+    encode_recovery(r, f + kFrameHeaderBytes);
+    FrameHeader h;
+    h.type = FrameType::kRecovery;
+    h.body_bytes = static_cast<uint32_t>(body);
+    h.span_bytes = kBlockBytes;
+    h.frame_seq = seg->frame_seq++;
+    h.first_index = st.frontier.size();
+    seal_frame_header(h, f);
+    seg->chain = chain_next(seg->chain, {f, kBlockBytes});
+    InFlight w;
+    w.kind = WriteKind::kSigned;
+    w.seg = seg;
+    LS_RETURN_IF_ERROR(submit(w, f, kBlockBytes));
+    LS_RETURN_IF_ERROR(wait_all());
+    log("<4>stream " + name + ": cut a torn tail of " + std::to_string(r.cut_bytes) + " bytes at offset " +
+        std::to_string(r.cut_offset) + " of " + seg->path + " (" + r.reason + ")");
+    return ok_status();
   }
 
   // Signs on the signer thread and waits (recovery only: the writer is not running).
@@ -679,8 +715,17 @@ Status Stream::Impl::recover() {
     LS_ASSIGN_OR_RETURN(std::vector<uint8_t> pb, env->read_file(path_of(seq - 1)));
     LS_ASSIGN_OR_RETURN(SegmentState prev, read_segment_state(pb));
     if (!prev.sealed) {
-      if (prev.cut_offset != prev.file_bytes || prev.chain != state->header.prev_chain ||
-          prev.frontier.size() != state->header.first_index) {
+      // Segment seq's header names the roll point: the chain there and the tree
+      // size. After it the previous segment may hold checkpoint frames (signed
+      // before its seal, written after the roll) and a torn tail (the seal's
+      // write); never a batch, since roll() waits for every write first.
+      const SegmentState::Boundary* roll_point = nullptr;
+      for (const auto& b : prev.since_last_batch) {
+        if (b.chain == state->header.prev_chain) roll_point = &b;
+      }
+      auto next_start = merkle::MerkleFrontier::from(state->header.first_index, state->header.frontier);
+      if (roll_point == nullptr || prev.frontier.size() != state->header.first_index || !next_start.ok() ||
+          next_start->root() != prev.frontier.root()) {
         return data_loss("segment " + path_of(seq - 1) + " is unsealed and does not end where segment " +
                          std::to_string(seq) + " begins; run `logseal verify`");
       }
@@ -690,18 +735,21 @@ Status Stream::Impl::recover() {
       } else {
         LS_ASSIGN_OR_RETURN(hs, heads_before(seq - 1));
       }
+      // The seal covers the segment up to the roll point, so it links to the
+      // next header exactly as a seal written by roll() does.
       Snapshot snap{CheckpointKind::kSeal, seq - 1, prev.header.first_index, prev.frontier.size(),
-                    prev.frontier.root(), prev.chain, prev.offset};
+                    prev.frontier.root(), roll_point->chain, roll_point->offset};
       LS_ASSIGN_OR_RETURN(SignedBody sb, sign_now(snap, &hs));
       Segment ps;
       ps.seq = seq - 1;
       ps.path = path_of(seq - 1);
       LS_ASSIGN_OR_RETURN(ps.file, env->open_append(ps.path));
-      ps.offset = prev.offset;
+      ps.offset = prev.cut_offset;
       ps.frame_seq = prev.frame_seq;
       ps.chain = prev.chain;
       ps.tree_end = prev.frontier.size();
       ps.first_index = prev.header.first_index;
+      if (prev.cut_offset < prev.file_bytes) LS_RETURN_IF_ERROR(cut_torn_tail(&ps, pb, prev));
       LS_RETURN_IF_ERROR(write_signed_frame(&ps, sb));
       ps.file.reset();
       LS_RETURN_IF_ERROR(env->make_read_only(ps.path));
@@ -743,33 +791,7 @@ Status Stream::Impl::recover() {
   latest.signature = state->last_signed_signature;
 
   if (state->cut_offset < state->file_bytes) {
-    std::span<const uint8_t> cut(bytes.data() + state->cut_offset, state->file_bytes - state->cut_offset);
-    Recovery r;
-    r.cut_offset = state->cut_offset;
-    r.cut_bytes = cut.size();
-    r.cut_sha256 = sha256(cut);
-    r.recovered_ns = unix_now_ns();
-    r.reason = state->cut_reason.substr(0, kRecoveryReasonBytesMax);
-    LS_RETURN_IF_ERROR(current->file->truncate(state->cut_offset));
-    uint8_t* f = small_buf->data();
-    std::memset(f, 0, kBlockBytes);
-    size_t body = recovery_body_bytes(r);
-    encode_recovery(r, f + kFrameHeaderBytes);
-    FrameHeader h;
-    h.type = FrameType::kRecovery;
-    h.body_bytes = static_cast<uint32_t>(body);
-    h.span_bytes = kBlockBytes;
-    h.frame_seq = current->frame_seq++;
-    h.first_index = frontier.size();
-    seal_frame_header(h, f);
-    current->chain = chain_next(current->chain, {f, kBlockBytes});
-    InFlight w;
-    w.kind = WriteKind::kSigned;
-    w.seg = current.get();
-    LS_RETURN_IF_ERROR(submit(w, f, kBlockBytes));
-    LS_RETURN_IF_ERROR(wait_all());
-    log("<4>stream " + name + ": cut a torn tail of " + std::to_string(r.cut_bytes) + " bytes at offset " +
-        std::to_string(r.cut_offset) + " of " + current->path + " (" + r.reason + ")");
+    LS_RETURN_IF_ERROR(cut_torn_tail(current.get(), bytes, *state));
   }
   durable = DurablePoint{current.get(), current->offset, frontier.size(), frontier.root(), current->chain};
   durable_uncovered = self->signed_size() < frontier.size() || state->cut_offset < state->file_bytes;
@@ -940,6 +962,13 @@ Result<std::vector<std::string>> Store::list_streams() {
   for (auto& n : names) {
     if (valid_stream_name(n) && env_.is_dir(data_dir_ + "/" + n)) out.push_back(n);
   }
+  return out;
+}
+
+std::vector<Stream*> Store::open_streams() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<Stream*> out;
+  for (auto& [name, s] : streams_) out.push_back(s.get());
   return out;
 }
 

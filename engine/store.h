@@ -120,6 +120,9 @@ struct StoreOptions {
   // How long close() waits for the signer to cover the last records before it
   // gives up (they are signed at the next start).
   uint32_t close_sign_timeout_ms = 30000;
+  // Make sealed segments immutable (chattr +i) where CAP_LINUX_IMMUTABLE is held.
+  // Off only for benchmarks and tests that delete their data afterwards.
+  bool immutable_segments = true;
   // Log lines (journald priority prefix included) go here; default stderr.
   std::function<void(const std::string&)> log;
 };
@@ -137,6 +140,9 @@ class Store {
   Result<Stream*> stream(const std::string& name);
   // Names of streams present in the data directory.
   Result<std::vector<std::string>> list_streams();
+  // The streams opened so far (by stream()), sorted by name. The pointers stay
+  // valid until close().
+  std::vector<Stream*> open_streams();
 
   // Stops accepting, drains every stream, writes a final signed checkpoint,
   // waits for pending seals, stops the threads. Returns the first error met

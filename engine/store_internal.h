@@ -54,6 +54,16 @@ struct SegmentState {
   uint64_t last_signed_tree_size = 0;
   std::vector<uint8_t> last_signed_body;
   std::vector<uint8_t> last_signed_signature;
+  // Frame boundaries from the end of the last batch (the header's end when there
+  // is none) up to offset, each with the chain there. A roll happens at one of
+  // them; recovery of a crash in a roll looks up the one the next segment's
+  // header names, since checkpoint frames may follow it (signed before the seal,
+  // written after the roll).
+  struct Boundary {
+    uint64_t offset = 0;
+    Hash32 chain{};
+  };
+  std::vector<Boundary> since_last_batch;
   // Where a torn tail begins (file size when there is none) and why.
   uint64_t cut_offset = 0;
   uint64_t file_bytes = 0;

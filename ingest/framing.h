@@ -15,7 +15,10 @@
 
 namespace logseal::ingest {
 
-enum class Framing { kLines, kOctetCounted, kLf };
+// kAuto: per frame, as rsyslog's imptcp does: a frame that starts with a digit
+// is octet-counted, anything else runs to the next LF. Octet-counted frames whose
+// length turns out not to be a number are taken as LF-framed instead (counted).
+enum class Framing { kLines, kOctetCounted, kLf, kAuto };
 
 class Framer {
  public:
@@ -32,9 +35,14 @@ class Framer {
   Status finish(const OnMessage& on_message);
 
   uint64_t bytes_consumed() const { return offset_; }
+  // kAuto: frames that looked octet-counted but were not (taken as LF-framed).
+  uint64_t framing_fallbacks() const { return fallbacks_; }
 
  private:
   Status feed_octet(std::string_view data, const OnMessage& on_message);
+  // Octet parsing; with one_frame it returns after the first complete frame.
+  // used: bytes of data consumed.
+  Status octet_step(std::string_view data, const OnMessage& on_message, bool one_frame, size_t& used);
   void feed_lf(std::string_view data, const OnMessage& on_message);
 
   Framing framing_;
@@ -48,6 +56,11 @@ class Framer {
   uint64_t length_ = 0;
   unsigned length_digits_ = 0;
   uint64_t body_left_ = 0;
+  // kAuto: the current frame's framing is decided (true) and is LF.
+  bool auto_decided_ = false;
+  bool auto_lf_ = false;
+  uint64_t fallbacks_ = 0;
+  Status feed_auto(std::string_view data, const OnMessage& on_message);
 };
 
 }  // namespace logseal::ingest

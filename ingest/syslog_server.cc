@@ -1,0 +1,453 @@
+#include "ingest/syslog_server.h"
+
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include "ingest/framing.h"
+#include "ingest/net_address.h"
+#include "ingest/syslog_parse.h"
+
+namespace logseal::ingest {
+
+namespace {
+
+constexpr unsigned kRingEntries = 512;
+constexpr unsigned kRecvBuffers = 256;          // provided buffers per thread (power of two)
+constexpr size_t kRecvBufferBytes = 16 * 1024;  // 4 MiB per thread in all
+constexpr int kBufferGroup = 1;
+constexpr size_t kUdpDatagramBytesMax = 65536;
+
+enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpIgnore = 4 };
+uint64_t tag(Op op, uint64_t id) { return (static_cast<uint64_t>(op) << 56) | id; }
+Op tag_op(uint64_t t) { return static_cast<Op>(t >> 56); }
+uint64_t tag_id(uint64_t t) { return t & ((1ull << 56) - 1); }
+
+int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+// Creates a bound socket with SO_REUSEPORT, so each ingest thread can have its own.
+Result<int> bind_listener(const ListenerSpec& spec, const std::string& address) {
+  bool tcp = spec.kind == ListenerSpec::Kind::kSyslogTcp;
+  return bind_socket(address, tcp, listener_kind_name(spec.kind));
+}
+
+}  // namespace
+
+const char* listener_kind_name(ListenerSpec::Kind k) {
+  return k == ListenerSpec::Kind::kSyslogTcp ? "syslog-tcp" : "syslog-udp";
+}
+
+// ---------------------------------------------------------------------------
+
+struct SyslogServer::Worker {
+  SyslogServer* server = nullptr;
+  ServerOptions opt;
+  std::vector<engine::Stream*> streams;  // per listener
+  std::vector<int> fds;                  // per listener: listening TCP socket or UDP socket
+  io_uring ring{};
+  bool ring_ok = false;
+  io_uring_buf_ring* br = nullptr;
+  size_t br_bytes = 0;
+  std::vector<char> recv_mem;
+  std::thread thread;
+  Status start_error;
+
+  struct Udp {
+    msghdr msg{};
+    iovec iov{};
+    sockaddr_storage peer{};
+    std::vector<char> data;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))];
+    uint32_t last_drops = 0;
+  };
+  std::vector<std::unique_ptr<Udp>> udp;  // per listener (null for TCP)
+
+  struct Conn {
+    int fd = -1;
+    size_t listener = 0;
+    std::string source;
+    Framer framer;
+    int64_t last_active_ns = 0;
+    bool closing = false;
+    Conn(size_t l, std::string src, size_t max) : listener(l), source(std::move(src)), framer(Framing::kAuto, max) {}
+  };
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
+  uint64_t next_conn_id = 1;
+  std::string fields;  // scratch for the parsed fields JSON
+
+  ~Worker() {
+    for (auto& [id, c] : conns) {
+      if (c->fd >= 0) ::close(c->fd);
+    }
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+    if (ring_ok) io_uring_queue_exit(&ring);
+    if (br != nullptr) ::munmap(br, br_bytes);
+  }
+
+  Status setup() {
+    int rc = io_uring_queue_init(kRingEntries, &ring, 0);
+    if (rc < 0) return unimplemented("io_uring_queue_init: " + errno_text(-rc));
+    ring_ok = true;
+    br_bytes = kRecvBuffers * sizeof(io_uring_buf);
+    void* mem = ::mmap(nullptr, br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) return errno_status("mmap buffer ring", errno);
+    br = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(br);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uint64_t>(br);
+    reg.ring_entries = kRecvBuffers;
+    reg.bgid = kBufferGroup;
+    rc = io_uring_register_buf_ring(&ring, &reg, 0);
+    if (rc < 0) return unimplemented("io_uring provided buffer rings are not available: " + errno_text(-rc));
+    recv_mem.resize(kRecvBuffers * kRecvBufferBytes);
+    for (unsigned i = 0; i < kRecvBuffers; ++i) {
+      io_uring_buf_ring_add(br, recv_mem.data() + i * kRecvBufferBytes, kRecvBufferBytes, static_cast<uint16_t>(i),
+                            io_uring_buf_ring_mask(kRecvBuffers), static_cast<int>(i));
+    }
+    io_uring_buf_ring_advance(br, kRecvBuffers);
+    return ok_status();
+  }
+
+  io_uring_sqe* sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (s == nullptr) {
+      io_uring_submit(&ring);
+      s = io_uring_get_sqe(&ring);
+    }
+    LS_ASSERT(s != nullptr);
+    return s;
+  }
+
+  void arm_accept(size_t l) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_multishot_accept(s, fds[l], nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(s, tag(kOpAccept, l));
+  }
+
+  void arm_recv(uint64_t id, int fd) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_recv_multishot(s, fd, nullptr, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = kBufferGroup;
+    io_uring_sqe_set_data64(s, tag(kOpRecv, id));
+  }
+
+  void arm_udp(size_t l) {
+    Udp& u = *udp[l];
+    u.iov.iov_base = u.data.data();
+    u.iov.iov_len = u.data.size();
+    u.msg = msghdr{};
+    u.msg.msg_name = &u.peer;
+    u.msg.msg_namelen = sizeof u.peer;
+    u.msg.msg_iov = &u.iov;
+    u.msg.msg_iovlen = 1;
+    u.msg.msg_control = u.control;
+    u.msg.msg_controllen = sizeof u.control;
+    io_uring_sqe* s = sqe();
+    io_uring_prep_recvmsg(s, fds[l], &u.msg, 0);
+    io_uring_sqe_set_data64(s, tag(kOpUdp, l));
+  }
+
+  void recycle(uint16_t bid) {
+    io_uring_buf_ring_add(br, recv_mem.data() + size_t{bid} * kRecvBufferBytes, kRecvBufferBytes, bid,
+                          io_uring_buf_ring_mask(kRecvBuffers), 0);
+    io_uring_buf_ring_advance(br, 1);
+  }
+
+  void deliver(size_t l, std::string_view msg, bool truncated, std::string_view source, int64_t now_ns) {
+    ListenerMetrics& m = *server->metrics_[l];
+    SyslogFields f = parse_syslog(msg);
+    fields.clear();
+    bool parsed = append_syslog_json(f, fields);
+    format::RecordView r;
+    r.flags = static_cast<uint8_t>((parsed ? 0 : format::kRecordFlagUnparsed) |
+                                   (truncated ? format::kRecordFlagTruncated : 0));
+    r.received_ns = now_ns;
+    r.source = source;
+    r.fields = fields;
+    r.raw = msg;
+    auto idx = streams[l]->append(r);
+    if (!idx.ok()) {
+      m.append_errors.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    m.messages.fetch_add(1, std::memory_order_relaxed);
+    m.bytes.fetch_add(msg.size(), std::memory_order_relaxed);
+    if (!parsed) m.unparsed.fetch_add(1, std::memory_order_relaxed);
+    if (truncated) m.truncated.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void close_conn(uint64_t id, const std::string& why) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Conn& c = *it->second;
+    ListenerMetrics& m = *server->metrics_[c.listener];
+    if (!why.empty()) server->log("<5>" + std::string(listener_kind_name(server->specs_[c.listener].kind)) + " " + c.source + ": " + why);
+    if (c.fd >= 0) ::close(c.fd);
+    m.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    conns.erase(it);
+  }
+
+  // Shuts a connection down; it is closed when its last recv completion arrives.
+  void begin_close(Conn& c) {
+    if (c.closing) return;
+    c.closing = true;
+    ::shutdown(c.fd, SHUT_RDWR);
+  }
+
+  void on_accept(size_t l, const io_uring_cqe* cqe) {
+    ListenerMetrics& m = *server->metrics_[l];
+    if (!(cqe->flags & IORING_CQE_F_MORE) && !server->stop_.load()) arm_accept(l);
+    if (cqe->res < 0) {
+      if (cqe->res != -ECANCELED) server->log("<4>accept on " + server->bound_[l] + ": " + errno_text(-cqe->res));
+      return;
+    }
+    int fd = cqe->res;
+    if (conns.size() >= opt.connections_max) {
+      m.refused_connections.fetch_add(1, std::memory_order_relaxed);
+      ::close(fd);
+      return;
+    }
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len);
+    uint64_t id = next_conn_id++;
+    auto c = std::make_unique<Conn>(l, "tcp:" + address_text(reinterpret_cast<sockaddr*>(&peer)), opt.message_bytes_max);
+    c->fd = fd;
+    c->last_active_ns = unix_now_ns();
+    conns[id] = std::move(c);
+    m.connections_total.fetch_add(1, std::memory_order_relaxed);
+    m.connections_open.fetch_add(1, std::memory_order_relaxed);
+    arm_recv(id, fd);
+  }
+
+  void on_recv(uint64_t id, const io_uring_cqe* cqe) {
+    auto it = conns.find(id);
+    bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
+    uint16_t bid = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    if (it == conns.end()) {
+      if (has_buf) recycle(bid);
+      return;
+    }
+    Conn& c = *it->second;
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    if (cqe->res > 0) {
+      int64_t now = unix_now_ns();
+      c.last_active_ns = now;
+      std::string_view data(recv_mem.data() + size_t{bid} * kRecvBufferBytes, static_cast<size_t>(cqe->res));
+      size_t l = c.listener;
+      Status st = c.framer.feed(data, [&](std::string_view msg, bool truncated) {
+        deliver(l, msg, truncated, c.source, now);
+      });
+      if (has_buf) recycle(bid);
+      if (!st.ok()) {
+        server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
+        server->log("<4>" + c.source + ": closing: " + st.message());
+        begin_close(c);
+      }
+      if (!more && !c.closing && !server->stop_.load()) arm_recv(id, c.fd);
+      if (!more && (c.closing || server->stop_.load())) finish_conn(id);
+      return;
+    }
+    if (has_buf) recycle(bid);
+    if (cqe->res == -ENOBUFS && !c.closing && !server->stop_.load()) {
+      // All provided buffers are in use: re-arm; they return as messages are appended.
+      if (!more) arm_recv(id, c.fd);
+      return;
+    }
+    // 0: the peer closed; < 0: an error or our shutdown.
+    if (!more) finish_conn(id, cqe->res < 0 && cqe->res != -ECANCELED && !c.closing ? errno_text(-cqe->res) : "");
+  }
+
+  // The connection has ended: deliver a last unterminated line, then close.
+  void finish_conn(uint64_t id, const std::string& why = "") {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Conn& c = *it->second;
+    size_t l = c.listener;
+    int64_t now = unix_now_ns();
+    server->metrics_[l]->framing_fallbacks.fetch_add(c.framer.framing_fallbacks(), std::memory_order_relaxed);
+    Status st = c.framer.finish([&](std::string_view msg, bool truncated) {
+      // At shutdown a frame may be incomplete: keep what was read, flagged as cut.
+      deliver(l, msg, truncated || server->stop_.load(), c.source, now);
+    });
+    if (!st.ok()) {
+      server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
+      close_conn(id, "connection ended inside a frame: " + st.message());
+      return;
+    }
+    close_conn(id, why);
+  }
+
+  void on_udp(size_t l, const io_uring_cqe* cqe) {
+    Udp& u = *udp[l];
+    ListenerMetrics& m = *server->metrics_[l];
+    if (cqe->res >= 0) {
+      for (cmsghdr* cm = CMSG_FIRSTHDR(&u.msg); cm != nullptr; cm = CMSG_NXTHDR(&u.msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
+          uint32_t drops;
+          std::memcpy(&drops, CMSG_DATA(cm), sizeof drops);
+          if (drops > u.last_drops) m.kernel_drops.fetch_add(drops - u.last_drops, std::memory_order_relaxed);
+          u.last_drops = drops;
+        }
+      }
+      bool truncated = (u.msg.msg_flags & MSG_TRUNC) != 0;
+      size_t n = std::min<size_t>(static_cast<size_t>(cqe->res), opt.message_bytes_max);
+      if (n < static_cast<size_t>(cqe->res)) truncated = true;
+      std::string source = "udp:" + address_text(reinterpret_cast<sockaddr*>(&u.peer));
+      std::string_view msg(u.data.data(), n);
+      // A trailing LF or NUL is framing some senders add, but the raw bytes stay exact.
+      if (!msg.empty()) deliver(l, msg, truncated, source, unix_now_ns());
+    } else if (cqe->res != -ECANCELED) {
+      server->log("<4>udp " + server->bound_[l] + ": " + errno_text(-cqe->res));
+    }
+    if (!server->stop_.load()) arm_udp(l);
+  }
+
+  void check_idle() {
+    if (opt.idle_timeout_s == 0) return;
+    int64_t limit = unix_now_ns() - int64_t{opt.idle_timeout_s} * 1000000000;
+    for (auto& [id, c] : conns) {
+      if (!c->closing && c->last_active_ns < limit) {
+        server->metrics_[c->listener]->idle_closed.fetch_add(1, std::memory_order_relaxed);
+        server->log("<5>" + c->source + ": closing after " + std::to_string(opt.idle_timeout_s) + " s idle");
+        begin_close(*c);
+      }
+    }
+  }
+
+  void run() {
+    for (size_t l = 0; l < fds.size(); ++l) {
+      if (server->specs_[l].kind == ListenerSpec::Kind::kSyslogTcp) {
+        arm_accept(l);
+      } else {
+        arm_udp(l);
+      }
+    }
+    auto last_idle_check = std::chrono::steady_clock::now();
+    bool stopping = false;
+    auto stop_deadline = std::chrono::steady_clock::time_point{};
+    while (true) {
+      __kernel_timespec ts{0, 100 * 1000 * 1000};
+      io_uring_cqe* cqe = nullptr;
+      int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr);
+      if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+        server->log("<2>ingest thread: io_uring wait failed: " + errno_text(-rc));
+        break;
+      }
+      unsigned head;
+      unsigned seen = 0;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        ++seen;
+        uint64_t t = io_uring_cqe_get_data64(cqe);
+        switch (tag_op(t)) {
+          case kOpAccept: on_accept(tag_id(t), cqe); break;
+          case kOpRecv: on_recv(tag_id(t), cqe); break;
+          case kOpUdp: on_udp(tag_id(t), cqe); break;
+          default: break;
+        }
+      }
+      io_uring_cq_advance(&ring, seen);
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_idle_check > std::chrono::seconds(1)) {
+        check_idle();
+        last_idle_check = now;
+      }
+      if (server->stop_.load() && !stopping) {
+        stopping = true;
+        stop_deadline = now + std::chrono::seconds(5);
+        // Stop accepting and reading: shut listeners and connections down; the
+        // completions that follow deliver what was already read.
+        for (int& fd : fds) {
+          if (fd >= 0) {
+            ::shutdown(fd, SHUT_RDWR);
+          }
+        }
+        for (auto& [id, c] : conns) begin_close(*c);
+      }
+      if (stopping && (conns.empty() || now > stop_deadline)) break;
+    }
+    // Whatever is still open: deliver partial frames, close.
+    std::vector<uint64_t> ids;
+    for (auto& [id, c] : conns) ids.push_back(id);
+    for (uint64_t id : ids) finish_conn(id);
+  }
+};
+
+Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSpec> listeners, engine::Store& store,
+                                                          ServerOptions options) {
+  std::unique_ptr<SyslogServer> s(new SyslogServer());
+  s->specs_ = std::move(listeners);
+  s->store_ = &store;
+  if (options.threads == 0) options.threads = 1;
+  std::vector<engine::Stream*> streams;
+  for (auto& spec : s->specs_) {
+    LS_ASSIGN_OR_RETURN(engine::Stream * st, store.stream(spec.stream));
+    streams.push_back(st);
+    auto m = std::make_unique<ListenerMetrics>();
+    m->kind = listener_kind_name(spec.kind);
+    m->stream = spec.stream;
+    s->metrics_.push_back(std::move(m));
+  }
+  for (unsigned t = 0; t < options.threads; ++t) {
+    auto w = std::make_unique<Worker>();
+    w->server = s.get();
+    w->opt = options;
+    w->streams = streams;
+    LS_RETURN_IF_ERROR(w->setup());
+    for (size_t l = 0; l < s->specs_.size(); ++l) {
+      // The first thread binds the address as given (port 0 gets resolved); the
+      // others bind the resolved address with SO_REUSEPORT.
+      std::string addr = t == 0 ? s->specs_[l].address : s->bound_[l];
+      LS_ASSIGN_OR_RETURN(int fd, bind_listener(s->specs_[l], addr));
+      w->fds.push_back(fd);
+      if (t == 0) {
+        s->bound_.push_back(bound_address_of(fd));
+        s->metrics_[l]->name = std::string(listener_kind_name(s->specs_[l].kind)) + " " + s->bound_[l];
+      }
+      if (s->specs_[l].kind == ListenerSpec::Kind::kSyslogUdp) {
+        auto u = std::make_unique<Worker::Udp>();
+        u->data.resize(kUdpDatagramBytesMax + 1);
+        w->udp.push_back(std::move(u));
+      } else {
+        w->udp.push_back(nullptr);
+      }
+    }
+    s->workers_.push_back(std::move(w));
+  }
+  for (auto& w : s->workers_) {
+    Worker* wp = w.get();
+    wp->thread = std::thread([wp] { wp->run(); });
+  }
+  return s;
+}
+
+SyslogServer::~SyslogServer() { stop(); }
+
+void SyslogServer::stop() {
+  stop_.store(true);
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+std::string SyslogServer::bound_address(size_t i) const { return i < bound_.size() ? bound_[i] : ""; }
+
+void SyslogServer::log(const std::string& line) const { store_->log(line); }
+
+}  // namespace logseal::ingest

@@ -1,0 +1,66 @@
+// Syslog listeners on io_uring: TCP (RFC 6587 octet counting and LF framing on the
+// same port, decided per frame) and UDP (one message per datagram).
+//
+// Threads: `threads` ingest threads, each with its own io_uring, its own
+// SO_REUSEPORT listening sockets (the kernel spreads connections), multishot
+// accept, and multishot recv into a ring of provided buffers. A thread frames,
+// parses and appends on its own; when a stream's queue is full, append blocks and
+// the thread stops reading, so TCP senders block in the kernel (backpressure),
+// never a drop. UDP drops in the kernel are counted from SO_RXQ_OVFL.
+//
+// Bounded: buffers are set up at start; a connection holds at most one partial
+// message (message_bytes_max); connections over connections_max are closed at once.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "engine/store.h"
+#include "ingest/metrics.h"
+
+namespace logseal::ingest {
+
+struct ListenerSpec {
+  enum class Kind { kSyslogTcp, kSyslogUdp } kind = Kind::kSyslogTcp;
+  std::string address;  // "127.0.0.1:5514", "[::1]:5514", ":5514" (all addresses)
+  std::string stream;   // stream the records go to
+};
+const char* listener_kind_name(ListenerSpec::Kind k);
+
+struct ServerOptions {
+  unsigned threads = 1;
+  size_t message_bytes_max = 64 * 1024;  // longer frames are cut and flagged
+  unsigned connections_max = 4096;       // per thread
+  unsigned idle_timeout_s = 600;         // close a connection silent this long (0: never)
+};
+
+class SyslogServer {
+ public:
+  // Binds every listener (errors name the address), then starts the threads.
+  static Result<std::unique_ptr<SyslogServer>> start(std::vector<ListenerSpec> listeners, engine::Store& store,
+                                                     ServerOptions options);
+  ~SyslogServer();
+  // Stops reading and accepting, finishes the messages already read, joins.
+  void stop();
+  // The bound address of listener i (after port 0 is resolved), e.g. "127.0.0.1:40211".
+  std::string bound_address(size_t i) const;
+  const std::vector<std::unique_ptr<ListenerMetrics>>& metrics() const { return metrics_; }
+
+  struct Worker;
+
+ private:
+  SyslogServer() = default;
+  void log(const std::string& line) const;
+  engine::Store* store_ = nullptr;
+  std::vector<ListenerSpec> specs_;
+  std::vector<std::string> bound_;
+  std::vector<std::unique_ptr<ListenerMetrics>> metrics_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace logseal::ingest

@@ -1,0 +1,363 @@
+// logseald: the daemon. Thin: reads the configuration (TOML file and/or flags),
+// opens the store and the signer, starts the listeners and the admin HTTP
+// endpoint, and handles signals:
+//   SIGTERM/SIGINT  stop accepting, drain every queue, commit, sign a final
+//                   checkpoint, exit 0
+//   SIGHUP          roll the open segments
+// Under systemd it sends READY=1 once listeners, store and signer are ready,
+// STATUS= lines, and WATCHDOG=1 while every stream is healthy and making progress.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <toml++/toml.h>
+#include <vector>
+
+#include "engine/store.h"
+#include "engine/verify.h"
+#include "hsm/signer.h"
+#include "ingest/admin_http.h"
+#include "ingest/syslog_server.h"
+#include "io/env.h"
+
+using namespace logseal;
+
+namespace {
+
+struct Config {
+  std::string data_dir;
+  std::string signer;
+  std::string tcti;
+  std::string http;
+  std::vector<ingest::ListenerSpec> listeners;
+  ingest::ServerOptions server;
+  engine::StoreOptions store;
+};
+
+void log_line(const std::string& s) {
+  std::fprintf(stderr, "%s\n", s.c_str());
+  std::fflush(stderr);
+}
+
+// "ADDR" or "ADDR,stream=NAME"; the default stream is named after the listener.
+Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind, const std::string& text) {
+  ingest::ListenerSpec spec;
+  spec.kind = kind;
+  std::string addr = text;
+  size_t comma = text.find(",stream=");
+  if (comma != std::string::npos) {
+    addr = text.substr(0, comma);
+    spec.stream = text.substr(comma + 8);
+  }
+  spec.address = addr;
+  if (spec.stream.empty()) {
+    std::string port = addr.substr(addr.rfind(':') + 1);
+    spec.stream = std::string(kind == ingest::ListenerSpec::Kind::kSyslogTcp ? "syslog-tcp-" : "syslog-udp-") + port;
+  }
+  return spec;
+}
+
+Status load_toml(const std::string& path, Config& c) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << e.description() << " at line " << e.source().begin.line << ", column " << e.source().begin.column;
+    return invalid_argument("config " + path + ": " + o.str());
+  }
+  if (auto v = t["data_dir"].value<std::string>()) c.data_dir = *v;
+  if (auto v = t["signer"].value<std::string>()) c.signer = *v;
+  if (auto v = t["tcti"].value<std::string>()) c.tcti = *v;
+  if (auto v = t["http"].value<std::string>()) c.http = *v;
+  if (auto v = t["ingest_threads"].value<int64_t>()) c.server.threads = static_cast<unsigned>(*v);
+  if (auto v = t["message_bytes_max"].value<int64_t>()) c.server.message_bytes_max = static_cast<size_t>(*v);
+  if (auto v = t["connections_max"].value<int64_t>()) c.server.connections_max = static_cast<unsigned>(*v);
+  if (auto v = t["idle_timeout_s"].value<int64_t>()) c.server.idle_timeout_s = static_cast<unsigned>(*v);
+  if (auto v = t["segment_bytes"].value<int64_t>()) c.store.stream.segment_bytes = static_cast<uint64_t>(*v);
+  if (auto v = t["segment_age_s"].value<int64_t>()) c.store.stream.segment_age_s = static_cast<uint64_t>(*v);
+  if (auto v = t["checkpoint_ms"].value<int64_t>()) c.store.stream.checkpoint_ms = static_cast<uint32_t>(*v);
+  if (auto v = t["batch_bytes"].value<int64_t>()) c.store.stream.batch_bytes = static_cast<size_t>(*v);
+  if (auto v = t["batch_delay_us"].value<int64_t>()) c.store.stream.batch_delay_us = static_cast<uint32_t>(*v);
+  if (auto* arr = t["listener"].as_array()) {
+    for (auto& el : *arr) {
+      auto* lt = el.as_table();
+      if (lt == nullptr) return invalid_argument("config " + path + ": [[listener]] entries must be tables");
+      std::string kind = (*lt)["kind"].value_or(std::string());
+      std::string addr = (*lt)["address"].value_or(std::string());
+      std::string stream = (*lt)["stream"].value_or(std::string());
+      ingest::ListenerSpec::Kind k;
+      if (kind == "syslog-tcp") {
+        k = ingest::ListenerSpec::Kind::kSyslogTcp;
+      } else if (kind == "syslog-udp") {
+        k = ingest::ListenerSpec::Kind::kSyslogUdp;
+      } else {
+        return invalid_argument("config " + path + ": listener kind '" + kind +
+                                "' is not known (syslog-tcp, syslog-udp)");
+      }
+      if (addr.empty()) return invalid_argument("config " + path + ": a listener needs an address");
+      auto spec = listener_from_flag(k, addr);
+      if (!spec.ok()) return spec.status();
+      if (!stream.empty()) spec->stream = stream;
+      c.listeners.push_back(spec.value());
+    }
+  }
+  return ok_status();
+}
+
+std::string prometheus(engine::Store& store, const ingest::SyslogServer* server) {
+  std::ostringstream o;
+  o << "# HELP logseal_stream_records_total Records appended to a stream.\n# TYPE logseal_stream_records_total counter\n";
+  std::vector<std::pair<std::string, engine::StreamStats>> stats;
+  for (engine::Stream* s : store.open_streams()) stats.emplace_back(s->name(), s->stats());
+  auto metric = [&](const char* name, const char* type, const char* help, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (auto& [n, st] : stats) o << name << "{stream=\"" << n << "\"} " << get(st) << "\n";
+  };
+  o.str("");
+  metric("logseal_stream_records_total", "counter", "Records appended to the stream.", [](auto& s) { return s.records; });
+  metric("logseal_stream_durable_records", "gauge", "Records durable on disk.", [](auto& s) { return s.durable_records; });
+  metric("logseal_stream_signed_records", "gauge", "Records covered by a signed checkpoint on disk.",
+         [](auto& s) { return s.signed_records; });
+  metric("logseal_stream_bytes_written_total", "counter", "Bytes written to segment files.",
+         [](auto& s) { return s.bytes_written; });
+  metric("logseal_stream_batches_total", "counter", "Batches written.", [](auto& s) { return s.batches; });
+  metric("logseal_stream_segments_sealed_total", "counter", "Segments sealed.", [](auto& s) { return s.segments_sealed; });
+  metric("logseal_stream_checkpoints_total", "counter", "Checkpoints and seals written.",
+         [](auto& s) { return s.checkpoints; });
+  metric("logseal_stream_queue_bytes", "gauge", "Bytes queued, not yet written.", [](auto& s) { return s.queue_bytes; });
+  metric("logseal_stream_segment", "gauge", "Sequence number of the open segment.", [](auto& s) { return s.segment_seq; });
+  metric("logseal_signer_last_sign_ms", "gauge", "Duration of the last checkpoint signature.",
+         [](auto& s) { return s.last_sign_ms; });
+  metric("logseal_signer_failures_total", "counter", "Failed signing attempts.", [](auto& s) { return s.sign_failures; });
+  if (server != nullptr) {
+    auto lmetric = [&](const char* name, const char* type, const char* help, auto get) {
+      o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+      for (auto& m : server->metrics()) {
+        o << name << "{listener=\"" << m->name << "\",kind=\"" << m->kind << "\",stream=\"" << m->stream << "\"} "
+          << get(*m) << "\n";
+      }
+    };
+    lmetric("logseal_listener_messages_total", "counter", "Messages received and appended.",
+            [](auto& m) { return m.messages.load(); });
+    lmetric("logseal_listener_bytes_total", "counter", "Message bytes received.", [](auto& m) { return m.bytes.load(); });
+    lmetric("logseal_listener_unparsed_total", "counter", "Messages sealed raw because they did not parse.",
+            [](auto& m) { return m.unparsed.load(); });
+    lmetric("logseal_listener_connections_total", "counter", "Connections accepted.",
+            [](auto& m) { return m.connections_total.load(); });
+    lmetric("logseal_listener_connections_open", "gauge", "Connections open.",
+            [](auto& m) { return m.connections_open.load(); });
+    o << "# HELP logseal_listener_drops_total Messages or connections cut, refused or lost, by cause.\n"
+      << "# TYPE logseal_listener_drops_total counter\n";
+    for (auto& m : server->metrics()) {
+      auto line = [&](const char* cause, uint64_t v) {
+        o << "logseal_listener_drops_total{listener=\"" << m->name << "\",cause=\"" << cause << "\"} " << v << "\n";
+      };
+      line("truncated", m->truncated.load());
+      line("framing_error", m->framing_errors.load());
+      line("framing_fallback", m->framing_fallbacks.load());
+      line("connection_limit", m->refused_connections.load());
+      line("idle_timeout", m->idle_closed.load());
+      line("udp_kernel_drop", m->kernel_drops.load());
+      line("append_error", m->append_errors.load());
+    }
+  }
+  return o.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"logseald: receive audit events, seal them into signed, chained segments"};
+  Config cfg;
+  std::string config_path;
+  std::vector<std::string> tcp, udp;
+  app.add_option("--config", config_path, "TOML configuration file");
+  app.add_option("--data-dir", cfg.data_dir, "data directory");
+  app.add_option("--signer", cfg.signer, "soft:KEYFILE or tpm:KEYFILE");
+  app.add_option("--tcti", cfg.tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
+  app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME]");
+  app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME]");
+  app.add_option("--http", cfg.http, "admin HTTP: /metrics, /healthz, /v1/checkpoint (ADDR)");
+  unsigned threads = 0;
+  size_t message_max = 0;
+  uint64_t segment_bytes = 0, segment_age_s = 0;
+  uint32_t checkpoint_ms = 0;
+  app.add_option("--ingest-threads", threads, "ingest threads (default 1)");
+  app.add_option("--message-bytes-max", message_max, "cut longer messages (default 65536)");
+  app.add_option("--segment-bytes", segment_bytes, "roll a segment at this size (default 64 MiB)");
+  app.add_option("--segment-age-s", segment_age_s, "roll a segment at this age (default never)");
+  app.add_option("--checkpoint-ms", checkpoint_ms, "sign a checkpoint this often (default 1000)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!config_path.empty()) {
+    // The file first; flags given on the command line override it.
+    Config file_cfg;
+    Status st = load_toml(config_path, file_cfg);
+    if (!st.ok()) {
+      log_line("<3>logseald: " + st.message());
+      return 2;
+    }
+    if (cfg.data_dir.empty()) cfg.data_dir = file_cfg.data_dir;
+    if (cfg.signer.empty()) cfg.signer = file_cfg.signer;
+    if (cfg.tcti.empty()) cfg.tcti = file_cfg.tcti;
+    if (cfg.http.empty()) cfg.http = file_cfg.http;
+    cfg.listeners = file_cfg.listeners;
+    cfg.server = file_cfg.server;
+    cfg.store = file_cfg.store;
+  }
+  for (auto& t : tcp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogTcp, t).value());
+  for (auto& u : udp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogUdp, u).value());
+  if (threads) cfg.server.threads = threads;
+  if (message_max) cfg.server.message_bytes_max = message_max;
+  if (segment_bytes) cfg.store.stream.segment_bytes = segment_bytes;
+  if (segment_age_s) cfg.store.stream.segment_age_s = segment_age_s;
+  if (checkpoint_ms) cfg.store.stream.checkpoint_ms = checkpoint_ms;
+  if (cfg.data_dir.empty() || cfg.signer.empty()) {
+    log_line("<3>logseald: --data-dir and --signer are required (or data_dir and signer in --config)");
+    return 2;
+  }
+  if (cfg.listeners.empty() && cfg.http.empty()) {
+    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp or --http");
+    return 2;
+  }
+  if (!cfg.tcti.empty()) setenv("LOGSEAL_TCTI", cfg.tcti.c_str(), 1);
+  cfg.store.stream.record_bytes_max = std::max<size_t>(cfg.store.stream.record_bytes_max, cfg.server.message_bytes_max + 65536 * 2);
+  cfg.store.log = log_line;
+
+  // Signals are taken by this thread only (sigtimedwait); every other thread
+  // inherits the blocked mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto signer = hsm::open_signer(cfg.signer);
+  if (!signer.ok()) {
+    log_line("<3>logseald: signer: " + signer.status().to_string());
+    return 2;
+  }
+  auto store = engine::Store::open(io::posix_env(), cfg.data_dir, std::move(signer).value(), cfg.store);
+  if (!store.ok()) {
+    log_line("<3>logseald: " + store.status().to_string());
+    return 2;
+  }
+  std::unique_ptr<ingest::SyslogServer> server;
+  if (!cfg.listeners.empty()) {
+    auto s = ingest::SyslogServer::start(cfg.listeners, *store.value(), cfg.server);
+    if (!s.ok()) {
+      log_line("<3>logseald: " + s.status().to_string());
+      return 2;
+    }
+    server = std::move(s).value();
+  }
+  engine::Store* st = store.value().get();
+  std::unique_ptr<ingest::AdminHttp> admin;
+  if (!cfg.http.empty()) {
+    ingest::AdminHandlers h;
+    h.metrics = [st, &server] { return prometheus(*st, server.get()); };
+    h.health = [st]() -> Status {
+      for (engine::Stream* s : st->open_streams()) {
+        Status hs = s->health();
+        if (!hs.ok()) return hs.with_context("stream " + s->name());
+      }
+      return ok_status();
+    };
+    h.checkpoint = [st](const std::string& name) -> Result<std::string> {
+      engine::Stream* found = nullptr;
+      for (engine::Stream* s : st->open_streams()) {
+        if (s->name() == name) found = s;
+      }
+      if (found == nullptr) return not_found("no stream '" + name + "'");
+      auto cp = found->latest_signed();
+      if (cp.body.empty()) return not_found("stream '" + name + "' has no signed checkpoint yet");
+      return engine::format_anchor(cp.body, cp.signature);
+    };
+    auto a = ingest::AdminHttp::start(cfg.http, h);
+    if (!a.ok()) {
+      log_line("<3>logseald: " + a.status().to_string());
+      return 2;
+    }
+    admin = std::move(a).value();
+  }
+  std::string where;
+  if (server) {
+    for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+      where += std::string(" ") + ingest::listener_kind_name(cfg.listeners[i].kind) + "=" + server->bound_address(i) +
+               "(stream " + cfg.listeners[i].stream + ")";
+    }
+  }
+  if (admin) where += " http=" + admin->bound_address();
+  log_line("<5>logseald: ready, data " + cfg.data_dir + ", signer " +
+           hsm::signer_kind_name(st->signer().kind()) + ";" + where);
+  ingest::sd_notify_text("READY=1\nSTATUS=listening:" + where);
+
+  const char* wd = std::getenv("WATCHDOG_USEC");
+  int64_t watchdog_us = wd != nullptr ? std::atoll(wd) : 0;
+  auto last_status = std::chrono::steady_clock::now();
+  uint64_t last_records = 0;
+  int exit_code = 0;
+  while (true) {
+    timespec ts{0, 250 * 1000 * 1000};
+    int sig = sigtimedwait(&sigs, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_line(std::string("<5>logseald: ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining and sealing");
+      break;
+    }
+    if (sig == SIGHUP) {
+      for (engine::Stream* s : st->open_streams()) s->request_roll();
+      log_line("<5>logseald: SIGHUP: rolling open segments");
+    }
+    // Health, STATUS and the watchdog: every stream must be healthy.
+    Status health = ok_status();
+    uint64_t records = 0, signed_records = 0;
+    for (engine::Stream* s : st->open_streams()) {
+      if (!s->health().ok()) health = s->health().with_context("stream " + s->name());
+      auto stats = s->stats();
+      records += stats.durable_records;
+      signed_records += stats.signed_records;
+    }
+    if (!health.ok()) {
+      // A failed write stops the process; the next start recovers from disk.
+      log_line("<2>logseald: stopping: " + health.to_string());
+      exit_code = 1;
+      break;
+    }
+    auto now = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(now - last_status).count();
+    if (dt >= 2.0) {
+      double rate = static_cast<double>(records - last_records) / dt;
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "STATUS=%.0f records/s, %llu durable, %llu signed", rate,
+                    static_cast<unsigned long long>(records), static_cast<unsigned long long>(signed_records));
+      ingest::sd_notify_text(buf);
+      last_status = now;
+      last_records = records;
+    }
+    if (watchdog_us > 0) ingest::sd_notify_text("WATCHDOG=1");
+  }
+  ingest::sd_notify_text("STOPPING=1");
+  if (server) server->stop();
+  if (admin) admin->stop();
+  Status closed = st->close();
+  if (!closed.ok()) {
+    log_line("<3>logseald: close: " + closed.to_string());
+    return exit_code != 0 ? exit_code : 1;
+  }
+  log_line("<5>logseald: stopped; every record received is durable and signed");
+  return exit_code;
+}
