@@ -11,6 +11,7 @@ namespace logseal::engine {
 
 bool valid_utf8(std::string_view s);
 std::string json_escape(std::string_view s);  // with the quotes
+void append_json_escaped(std::string_view s, std::string& out);  // appends, with the quotes
 std::string rfc3339_ns(int64_t unix_ns);       // 2026-11-26T04:52:17.123456789Z
 // Parses RFC 3339 (Z or +hh:mm offset, optional fraction) or plain unix seconds.
 Result<int64_t> parse_time_ns(const std::string& text);
