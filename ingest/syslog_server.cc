@@ -3,17 +3,22 @@
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <optional>
 #include <unordered_map>
 
 #include "ingest/framing.h"
 #include "ingest/net_address.h"
+#include "ingest/relp.h"
 #include "ingest/syslog_parse.h"
 
 namespace logseal::ingest {
@@ -26,7 +31,7 @@ constexpr size_t kRecvBufferBytes = 16 * 1024;  // 4 MiB per thread in all
 constexpr int kBufferGroup = 1;
 constexpr size_t kUdpDatagramBytesMax = 65536;
 
-enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpIgnore = 4 };
+enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpIgnore = 4, kOpSend = 5, kOpEvent = 6 };
 uint64_t tag(Op op, uint64_t id) { return (static_cast<uint64_t>(op) << 56) | id; }
 Op tag_op(uint64_t t) { return static_cast<Op>(t >> 56); }
 uint64_t tag_id(uint64_t t) { return t & ((1ull << 56) - 1); }
@@ -40,14 +45,19 @@ std::string errno_text(int e) { return std::strerror(e); }
 
 // Creates a bound socket with SO_REUSEPORT, so each ingest thread can have its own.
 Result<int> bind_listener(const ListenerSpec& spec, const std::string& address) {
-  bool tcp = spec.kind == ListenerSpec::Kind::kSyslogTcp;
+  bool tcp = spec.kind != ListenerSpec::Kind::kSyslogUdp;
   return bind_socket(address, tcp, listener_kind_name(spec.kind));
 }
 
 }  // namespace
 
 const char* listener_kind_name(ListenerSpec::Kind k) {
-  return k == ListenerSpec::Kind::kSyslogTcp ? "syslog-tcp" : "syslog-udp";
+  switch (k) {
+    case ListenerSpec::Kind::kSyslogTcp: return "syslog-tcp";
+    case ListenerSpec::Kind::kSyslogUdp: return "syslog-udp";
+    case ListenerSpec::Kind::kRelp: return "relp";
+  }
+  return "unknown";
 }
 
 // ---------------------------------------------------------------------------
@@ -82,11 +92,27 @@ struct SyslogServer::Worker {
     Framer framer;
     int64_t last_active_ns = 0;
     bool closing = false;
+    bool read_done = false;  // the last recv completion has arrived
+    // RELP only.
+    std::unique_ptr<RelpSession> relp;
+    struct Pending {
+      enum class Kind { kOk, kError, kClose } kind;
+      uint64_t txnr;
+      uint64_t index;  // kOk: answered once durable_size() > index
+    };
+    std::deque<Pending> pending;
+    std::string out;      // responses not yet handed to the kernel
+    std::string sending;  // the buffer of the send in flight (never touched meanwhile)
+    bool send_inflight = false;
+    bool close_after_send = false;
     Conn(size_t l, std::string src, size_t max) : listener(l), source(std::move(src)), framer(Framing::kAuto, max) {}
   };
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   uint64_t next_conn_id = 1;
   std::string fields;  // scratch for the parsed fields JSON
+  int event_fd = -1;   // the writer signals durable progress here (RELP acks)
+  uint64_t event_buf = 0;
+  bool has_relp = false;
 
   ~Worker() {
     for (auto& [id, c] : conns) {
@@ -97,6 +123,7 @@ struct SyslogServer::Worker {
     }
     if (ring_ok) io_uring_queue_exit(&ring);
     if (br != nullptr) ::munmap(br, br_bytes);
+    if (event_fd >= 0) ::close(event_fd);
   }
 
   Status setup() {
@@ -120,7 +147,119 @@ struct SyslogServer::Worker {
                             io_uring_buf_ring_mask(kRecvBuffers), static_cast<int>(i));
     }
     io_uring_buf_ring_advance(br, kRecvBuffers);
+    event_fd = ::eventfd(0, EFD_CLOEXEC);  // blocking: io_uring polls it
+    if (event_fd < 0) return errno_status("eventfd", errno);
     return ok_status();
+  }
+
+  void arm_event() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_read(s, event_fd, &event_buf, sizeof event_buf, 0);
+    io_uring_sqe_set_data64(s, tag(kOpEvent, 0));
+  }
+
+  // ---- RELP ----
+
+  void start_send(uint64_t id, Conn& c) {
+    if (c.send_inflight || c.fd < 0) return;
+    if (c.sending.empty()) c.sending.swap(c.out);
+    if (c.sending.empty()) {
+      if (c.close_after_send) begin_close(c);
+      return;
+    }
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, c.fd, c.sending.data(), c.sending.size(), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, tag(kOpSend, id));
+    c.send_inflight = true;
+  }
+
+  void on_send(uint64_t id, const io_uring_cqe* cqe) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Conn& c = *it->second;
+    c.send_inflight = false;
+    if (cqe->res < 0) {
+      c.sending.clear();
+      c.out.clear();
+      c.pending.clear();
+      begin_close(c);
+    } else {
+      c.sending.erase(0, static_cast<size_t>(cqe->res));
+      start_send(id, c);
+    }
+    maybe_release(id);
+  }
+
+  // Answers, in command order, every pending RELP command that can be answered
+  // now: an ok once its record is durable, errors and the close in their turn.
+  void flush_relp(uint64_t id, Conn& c) {
+    uint64_t durable = streams[c.listener]->durable_size();
+    while (!c.pending.empty()) {
+      const Conn::Pending& p = c.pending.front();
+      if (p.kind == Conn::Pending::Kind::kOk) {
+        if (p.index >= durable) break;
+        RelpSession::append_ok(p.txnr, c.out);
+      } else if (p.kind == Conn::Pending::Kind::kError) {
+        RelpSession::append_error(p.txnr, 500, "command not supported", c.out);
+      } else {
+        RelpSession::append_close_response(p.txnr, c.out);
+        RelpSession::append_serverclose(c.out);
+        c.close_after_send = true;
+      }
+      c.pending.pop_front();
+    }
+    if (server->stop_.load() && c.pending.empty() && !c.close_after_send) {
+      // Shutting down: everything received is answered; tell omrelp to reconnect.
+      RelpSession::append_serverclose(c.out);
+      c.close_after_send = true;
+    }
+    start_send(id, c);
+  }
+
+  void on_relp_data(uint64_t id, Conn& c, std::string_view data, int64_t now) {
+    size_t l = c.listener;
+    Status st = c.relp->feed(data, [&](const RelpSession::Command& cmd) {
+      switch (cmd.kind) {
+        case RelpSession::Command::Kind::kOpen:
+          RelpSession::append_open_response(cmd.txnr, cmd.data, c.out);
+          if (!c.relp->opened()) c.close_after_send = true;
+          break;
+        case RelpSession::Command::Kind::kSyslog: {
+          auto idx = deliver(l, cmd.data, cmd.truncated, c.source, now);
+          if (!idx) {
+            // The stream stopped: close without an answer; omrelp resends it.
+            c.pending.clear();
+            c.close_after_send = true;
+            return;
+          }
+          c.pending.push_back({Conn::Pending::Kind::kOk, cmd.txnr, *idx});
+          break;
+        }
+        case RelpSession::Command::Kind::kClose:
+          c.pending.push_back({Conn::Pending::Kind::kClose, cmd.txnr, 0});
+          break;
+        case RelpSession::Command::Kind::kOther:
+          c.pending.push_back({Conn::Pending::Kind::kError, cmd.txnr, 0});
+          break;
+      }
+    });
+    if (!st.ok()) {
+      server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
+      server->log("<4>" + c.source + ": closing: " + st.message());
+      c.close_after_send = true;
+    }
+    flush_relp(id, c);
+  }
+
+  // A connection goes away only when nothing of it is in the kernel any more.
+  void maybe_release(uint64_t id) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Conn& c = *it->second;
+    if (!c.read_done || c.send_inflight) return;
+    if (c.relp && !c.pending.empty() && server->stop_.load() && !c.closing) return;  // acks still due
+    if (c.relp && (!c.out.empty() || !c.sending.empty()) && !c.closing) return;
+    close_conn(id, "");
   }
 
   io_uring_sqe* sqe() {
@@ -169,7 +308,8 @@ struct SyslogServer::Worker {
     io_uring_buf_ring_advance(br, 1);
   }
 
-  void deliver(size_t l, std::string_view msg, bool truncated, std::string_view source, int64_t now_ns) {
+  std::optional<uint64_t> deliver(size_t l, std::string_view msg, bool truncated, std::string_view source,
+                                  int64_t now_ns) {
     ListenerMetrics& m = *server->metrics_[l];
     SyslogFields f = parse_syslog(msg);
     fields.clear();
@@ -184,12 +324,13 @@ struct SyslogServer::Worker {
     auto idx = streams[l]->append(r);
     if (!idx.ok()) {
       m.append_errors.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return std::nullopt;
     }
     m.messages.fetch_add(1, std::memory_order_relaxed);
     m.bytes.fetch_add(msg.size(), std::memory_order_relaxed);
     if (!parsed) m.unparsed.fetch_add(1, std::memory_order_relaxed);
     if (truncated) m.truncated.fetch_add(1, std::memory_order_relaxed);
+    return idx.value();
   }
 
   void close_conn(uint64_t id, const std::string& why) {
@@ -230,6 +371,14 @@ struct SyslogServer::Worker {
     auto c = std::make_unique<Conn>(l, "tcp:" + address_text(reinterpret_cast<sockaddr*>(&peer)), opt.message_bytes_max);
     c->fd = fd;
     c->last_active_ns = unix_now_ns();
+    if (server->specs_[l].kind == ListenerSpec::Kind::kRelp) {
+      // Acks are small writes: without TCP_NODELAY, Nagle holds each one until the
+      // client's delayed ACK (40 ms), which caps a 128-message window at ~3k msgs/s.
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      c->relp = std::make_unique<RelpSession>(opt.message_bytes_max);
+      c->source = "relp:" + c->source.substr(4);
+    }
     conns[id] = std::move(c);
     m.connections_total.fetch_add(1, std::memory_order_relaxed);
     m.connections_open.fetch_add(1, std::memory_order_relaxed);
@@ -251,6 +400,13 @@ struct SyslogServer::Worker {
       c.last_active_ns = now;
       std::string_view data(recv_mem.data() + size_t{bid} * kRecvBufferBytes, static_cast<size_t>(cqe->res));
       size_t l = c.listener;
+      if (c.relp) {
+        on_relp_data(id, c, data, now);
+        if (has_buf) recycle(bid);
+        if (!more && !c.closing && !server->stop_.load()) arm_recv(id, c.fd);
+        if (!more && (c.closing || server->stop_.load())) finish_conn(id);
+        return;
+      }
       Status st = c.framer.feed(data, [&](std::string_view msg, bool truncated) {
         deliver(l, msg, truncated, c.source, now);
       });
@@ -279,6 +435,17 @@ struct SyslogServer::Worker {
     auto it = conns.find(id);
     if (it == conns.end()) return;
     Conn& c = *it->second;
+    c.read_done = true;
+    if (c.relp) {
+      if (!why.empty()) server->log("<5>" + c.source + ": " + why);
+      if (!server->stop_.load()) {
+        // The client went away: its unanswered commands are resent on reconnect.
+        c.pending.clear();
+        c.closing = true;
+      }
+      maybe_release(id);
+      return;
+    }
     size_t l = c.listener;
     int64_t now = unix_now_ns();
     server->metrics_[l]->framing_fallbacks.fetch_add(c.framer.framing_fallbacks(), std::memory_order_relaxed);
@@ -331,14 +498,29 @@ struct SyslogServer::Worker {
     }
   }
 
+  void on_durable_event() {
+    std::vector<uint64_t> ids;
+    for (auto& [id, c] : conns) {
+      if (c->relp) ids.push_back(id);
+    }
+    for (uint64_t id : ids) {
+      auto it = conns.find(id);
+      if (it == conns.end()) continue;
+      flush_relp(id, *it->second);
+      maybe_release(id);
+    }
+    arm_event();
+  }
+
   void run() {
     for (size_t l = 0; l < fds.size(); ++l) {
-      if (server->specs_[l].kind == ListenerSpec::Kind::kSyslogTcp) {
-        arm_accept(l);
-      } else {
+      if (server->specs_[l].kind == ListenerSpec::Kind::kSyslogUdp) {
         arm_udp(l);
+      } else {
+        arm_accept(l);
       }
     }
+    arm_event();
     auto last_idle_check = std::chrono::steady_clock::now();
     bool stopping = false;
     auto stop_deadline = std::chrono::steady_clock::time_point{};
@@ -359,6 +541,10 @@ struct SyslogServer::Worker {
           case kOpAccept: on_accept(tag_id(t), cqe); break;
           case kOpRecv: on_recv(tag_id(t), cqe); break;
           case kOpUdp: on_udp(tag_id(t), cqe); break;
+          case kOpSend: on_send(tag_id(t), cqe); break;
+          case kOpEvent:
+            on_durable_event();
+            break;
           default: break;
         }
       }
@@ -378,7 +564,28 @@ struct SyslogServer::Worker {
             ::shutdown(fd, SHUT_RDWR);
           }
         }
-        for (auto& [id, c] : conns) begin_close(*c);
+        for (auto& [id, c] : conns) {
+          if (c->relp) {
+            // Stop reading; the acks of what was read still go out, then serverclose.
+            ::shutdown(c->fd, SHUT_RD);
+          } else {
+            begin_close(*c);
+          }
+        }
+      }
+      if (stopping) {
+        // Durable progress may not wake us (the event is per batch): poll RELP acks.
+        std::vector<uint64_t> ids;
+        for (auto& [id, c] : conns) {
+          if (c->relp) ids.push_back(id);
+        }
+        for (uint64_t id : ids) {
+          auto it = conns.find(id);
+          if (it != conns.end()) {
+            flush_relp(id, *it->second);
+            maybe_release(id);
+          }
+        }
       }
       if (stopping && (conns.empty() || now > stop_deadline)) break;
     }
@@ -429,6 +636,20 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
       }
     }
     s->workers_.push_back(std::move(w));
+  }
+  // RELP acks wait for durability: the stream's writer wakes every ingest thread
+  // after each durable batch (one eventfd write per worker per batch).
+  std::vector<int> event_fds;
+  for (auto& w : s->workers_) event_fds.push_back(w->event_fd);
+  for (size_t l = 0; l < s->specs_.size(); ++l) {
+    if (s->specs_[l].kind != ListenerSpec::Kind::kRelp) continue;
+    streams[l]->set_durable_callback([event_fds](uint64_t) {
+      uint64_t one = 1;
+      for (int fd : event_fds) {
+        ssize_t n = ::write(fd, &one, sizeof one);
+        (void)n;  // EAGAIN: the counter is already non-zero, the worker will wake
+      }
+    });
   }
   for (auto& w : s->workers_) {
     Worker* wp = w.get();

@@ -1,5 +1,6 @@
 // Syslog listeners on io_uring: TCP (RFC 6587 octet counting and LF framing on the
-// same port, decided per frame) and UDP (one message per datagram).
+// same port, decided per frame), UDP (one message per datagram) and RELP (each
+// message acknowledged with "200 OK" only after the batch holding it is durable).
 //
 // Threads: `threads` ingest threads, each with its own io_uring, its own
 // SO_REUSEPORT listening sockets (the kernel spreads connections), multishot
@@ -25,7 +26,8 @@
 namespace logseal::ingest {
 
 struct ListenerSpec {
-  enum class Kind { kSyslogTcp, kSyslogUdp } kind = Kind::kSyslogTcp;
+  // kRelp: RELP as rsyslog's omrelp speaks it; "200 OK" only once durable.
+  enum class Kind { kSyslogTcp, kSyslogUdp, kRelp } kind = Kind::kSyslogTcp;
   std::string address;  // "127.0.0.1:5514", "[::1]:5514", ":5514" (all addresses)
   std::string stream;   // stream the records go to
 };

@@ -60,7 +60,7 @@ Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind,
   spec.address = addr;
   if (spec.stream.empty()) {
     std::string port = addr.substr(addr.rfind(':') + 1);
-    spec.stream = std::string(kind == ingest::ListenerSpec::Kind::kSyslogTcp ? "syslog-tcp-" : "syslog-udp-") + port;
+    spec.stream = std::string(ingest::listener_kind_name(kind)) + "-" + port;
   }
   return spec;
 }
@@ -99,9 +99,11 @@ Status load_toml(const std::string& path, Config& c) {
         k = ingest::ListenerSpec::Kind::kSyslogTcp;
       } else if (kind == "syslog-udp") {
         k = ingest::ListenerSpec::Kind::kSyslogUdp;
+      } else if (kind == "relp") {
+        k = ingest::ListenerSpec::Kind::kRelp;
       } else {
         return invalid_argument("config " + path + ": listener kind '" + kind +
-                                "' is not known (syslog-tcp, syslog-udp)");
+                                "' is not known (syslog-tcp, syslog-udp, relp)");
       }
       if (addr.empty()) return invalid_argument("config " + path + ": a listener needs an address");
       auto spec = listener_from_flag(k, addr);
@@ -179,13 +181,14 @@ int main(int argc, char** argv) {
   CLI::App app{"logseald: receive audit events, seal them into signed, chained segments"};
   Config cfg;
   std::string config_path;
-  std::vector<std::string> tcp, udp;
+  std::vector<std::string> tcp, udp, relp;
   app.add_option("--config", config_path, "TOML configuration file");
   app.add_option("--data-dir", cfg.data_dir, "data directory");
   app.add_option("--signer", cfg.signer, "soft:KEYFILE or tpm:KEYFILE");
   app.add_option("--tcti", cfg.tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
   app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME]");
   app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME]");
+  app.add_option("--relp", relp, "RELP (rsyslog omrelp), acknowledged once durable: ADDR[,stream=NAME]");
   app.add_option("--http", cfg.http, "admin HTTP: /metrics, /healthz, /v1/checkpoint (ADDR)");
   unsigned threads = 0;
   size_t message_max = 0;
@@ -219,6 +222,7 @@ int main(int argc, char** argv) {
   }
   for (auto& t : tcp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogTcp, t).value());
   for (auto& u : udp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogUdp, u).value());
+  for (auto& r : relp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kRelp, r).value());
   if (threads) cfg.server.threads = threads;
   if (message_max) cfg.server.message_bytes_max = message_max;
   if (segment_bytes) cfg.store.stream.segment_bytes = segment_bytes;
@@ -229,7 +233,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cfg.listeners.empty() && cfg.http.empty()) {
-    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp or --http");
+    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp or --http");
     return 2;
   }
   if (!cfg.tcti.empty()) setenv("LOGSEAL_TCTI", cfg.tcti.c_str(), 1);
