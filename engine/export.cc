@@ -142,6 +142,57 @@ Result<int64_t> parse_time_ns(const std::string& text) {
   return secs * 1000000000 + frac_ns;
 }
 
+// Like append_json_escaped, but bytes that are not valid UTF-8 become U+FFFD, so
+// the JSON text is always valid (the raw record keeps the original bytes).
+void append_json_escaped_lossy(std::string_view s, std::string& o) {
+  if (valid_utf8(s)) {
+    append_json_escaped(s, o);
+    return;
+  }
+  std::string clean;
+  clean.reserve(s.size() + 8);
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len != 0 && i + len <= s.size() && valid_utf8(s.substr(i, len))) {
+      clean.append(s.data() + i, len);
+      i += len;
+    } else {
+      clean += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  append_json_escaped(clean, o);
+}
+
+void append_fields_json(std::string_view fields, std::string_view raw, std::string& o) {
+  if (fields.empty()) {
+    o += "{}";
+    return;
+  }
+  if (static_cast<uint8_t>(fields[0]) != format::kFieldsSyslogView) {
+    o += fields;
+    return;
+  }
+  auto v = format::decode_syslog_view(as_bytes(fields), raw.size());
+  if (!v.ok()) {
+    o += "{}";
+    return;
+  }
+  o += "{\"syslog\":{\"facility\":" + std::to_string(v->facility) + ",\"severity\":" + std::to_string(v->severity);
+  for (size_t i = 0; i < format::kSyslogViewFields; ++i) {
+    const auto& sp = v->spans[i];
+    bool is_msg = i + 1 == format::kSyslogViewFields;
+    if (sp.length == 0 && !is_msg) continue;
+    o += ",\"";
+    o += format::kSyslogViewNames[i];
+    o += "\":";
+    append_json_escaped_lossy(raw.substr(sp.offset, sp.length), o);
+  }
+  o += "}}";
+}
+
 std::string record_to_json(const std::string& stream, const StoredRecord& r) {
   std::string o = "{\"stream\":" + json_escape(stream) + ",\"index\":" + std::to_string(r.index) +
                   ",\"received\":" + json_escape(rfc3339_ns(r.view.received_ns)) +
@@ -155,7 +206,7 @@ std::string record_to_json(const std::string& stream, const StoredRecord& r) {
   if (r.view.flags & format::kRecordFlagUnparsed) o += ",\"unparsed\":true";
   if (r.view.flags & format::kRecordFlagTruncated) o += ",\"truncated\":true";
   o += ",\"fields\":";
-  o += r.view.fields.empty() ? std::string("{}") : std::string(r.view.fields);
+  append_fields_json(r.view.fields, r.view.raw, o);
   o += "}";
   return o;
 }

@@ -203,7 +203,55 @@ Result<RecordView> decode_record(std::span<const uint8_t> rec) {
   r.source = std::string_view(q, source_len);
   r.fields = std::string_view(q + source_len, fields_len);
   r.raw = std::string_view(q + source_len + fields_len, raw_len);
+  LS_RETURN_IF_ERROR(check_fields(r.fields, r.raw.size()));
   return r;
+}
+
+// ---- fields ----------------------------------------------------------------
+
+void encode_syslog_view(const SyslogView& v, uint8_t* out) {
+  std::memset(out, 0, kSyslogViewBytes);
+  out[0] = kFieldsSyslogView;
+  out[1] = static_cast<uint8_t>(v.form);
+  out[2] = v.facility;
+  out[3] = v.severity;
+  out[4] = v.flags;
+  for (size_t i = 0; i < kSyslogViewFields; ++i) {
+    put_u32(out + 8 + 8 * i, v.spans[i].length == 0 ? 0 : v.spans[i].offset);
+    put_u32(out + 12 + 8 * i, v.spans[i].length);
+  }
+}
+
+Result<SyslogView> decode_syslog_view(std::span<const uint8_t> f, size_t raw_bytes) {
+  if (f.size() != kSyslogViewBytes || f[0] != kFieldsSyslogView) return data_loss("syslog view has the wrong size or tag");
+  SyslogView v;
+  if (f[1] != 1 && f[1] != 2) return data_loss("syslog view form is unknown");
+  v.form = static_cast<SyslogForm>(f[1]);
+  v.facility = f[2];
+  v.severity = f[3];
+  v.flags = f[4];
+  if (v.facility > 23 || v.severity > 7 || (v.flags & ~kSyslogViewFlagBom) != 0 || f[5] != 0 || f[6] != 0 ||
+      f[7] != 0) {
+    return data_loss("syslog view header is not valid");
+  }
+  for (size_t i = 0; i < kSyslogViewFields; ++i) {
+    v.spans[i].offset = get_u32(f.data() + 8 + 8 * i);
+    v.spans[i].length = get_u32(f.data() + 12 + 8 * i);
+    if (v.spans[i].length == 0 && v.spans[i].offset != 0) return data_loss("syslog view: empty span with an offset");
+    if (uint64_t{v.spans[i].offset} + v.spans[i].length > raw_bytes) {
+      return data_loss(std::string("syslog view: ") + kSyslogViewNames[i] + " lies outside the raw bytes");
+    }
+  }
+  return v;
+}
+
+Status check_fields(std::string_view fields, size_t raw_bytes) {
+  if (fields.empty() || fields[0] == '{') return ok_status();
+  if (static_cast<uint8_t>(fields[0]) == kFieldsSyslogView) {
+    auto v = decode_syslog_view(as_bytes(fields), raw_bytes);
+    return v.ok() ? ok_status() : v.status();
+  }
+  return data_loss("record fields are neither JSON nor a syslog view");
 }
 
 // ---- checkpoints ---------------------------------------------------------

@@ -83,6 +83,35 @@ inline constexpr size_t kRecFixedBytes = 20;  // then source, fields, raw
 inline constexpr size_t kRecordBytesMax = 16u << 20;
 
 enum class RecordKind : uint8_t { kLog = 1 };
+
+// The fields of a record are empty, a JSON object (first byte '{'), or a syslog
+// view: offsets into the raw bytes, so parsed syslog fields cost 64 bytes per
+// record instead of a second copy of the message (docs/FORMAT.md, section 5.1).
+inline constexpr uint8_t kFieldsSyslogView = 0x01;
+inline constexpr size_t kSyslogViewBytes = 64;
+inline constexpr size_t kSyslogViewFields = 7;  // timestamp, hostname, app_name, procid, msgid, structured_data, msg
+enum class SyslogForm : uint8_t { kRfc5424 = 1, kRfc3164 = 2 };
+inline constexpr uint8_t kSyslogViewFlagBom = 1;
+inline constexpr const char* kSyslogViewNames[kSyslogViewFields] = {
+    "timestamp", "hostname", "app_name", "procid", "msgid", "structured_data", "msg"};
+static_assert(8 + kSyslogViewFields * 8 == kSyslogViewBytes);
+
+struct SyslogView {
+  SyslogForm form = SyslogForm::kRfc5424;
+  uint8_t facility = 0;
+  uint8_t severity = 0;
+  uint8_t flags = 0;
+  struct Span {
+    uint32_t offset = 0;
+    uint32_t length = 0;  // 0: absent
+  } spans[kSyslogViewFields];
+};
+void encode_syslog_view(const SyslogView& v, uint8_t* out);  // kSyslogViewBytes
+// Checks the tag, form, ranges, reserved bytes, and that every span lies in raw.
+Result<SyslogView> decode_syslog_view(std::span<const uint8_t> fields, size_t raw_bytes);
+// Ok for empty fields, a JSON object (only its first byte is checked here) or a
+// valid syslog view.
+Status check_fields(std::string_view fields, size_t raw_bytes);
 inline constexpr uint8_t kRecordFlagUnparsed = 1;   // kept raw, no fields could be parsed
 inline constexpr uint8_t kRecordFlagTruncated = 2;  // the frame was cut at the size limit
 inline constexpr uint8_t kRecordFlagsKnown = kRecordFlagUnparsed | kRecordFlagTruncated;

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <vector>
 
+#include "ingest/syslog_fields.h"
+
 namespace logseal::ingest {
 
 Result<Framing> parse_input_format(const std::string& name) {
@@ -30,7 +32,14 @@ Status backfill_file(engine::Stream& stream, Framing framing, const std::string&
   auto deliver = [&](std::string_view msg, bool truncated) {
     if (!append_error.ok()) return;
     format::RecordView r;
-    r.flags = truncated ? format::kRecordFlagTruncated : 0;
+    uint8_t view[format::kSyslogViewBytes];
+    bool parsed = false;
+    if (framing != Framing::kLines) {
+      parsed = make_syslog_view(parse_syslog(msg), msg, view);
+      if (parsed) r.fields = std::string_view(reinterpret_cast<const char*>(view), sizeof view);
+    }
+    r.flags = static_cast<uint8_t>((truncated ? format::kRecordFlagTruncated : 0) |
+                                   (framing != Framing::kLines && !parsed ? format::kRecordFlagUnparsed : 0));
     r.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();

@@ -27,9 +27,11 @@
 // RFC 3164 details (follows rsyslog's pmrfc3164 so both agree on the same bytes):
 // timestamp "Mmm dd hh:mm:ss" / "Mmm  d hh:mm:ss" (optional fraction) or RFC 3339
 // (rsyslog's RSYSLOG_ForwardFormat); HOSTNAME is the next word only when it is made
-// of hostname characters [A-Za-z0-9._-] and followed by SP, so local forms without
-// a hostname ("sudo[12]: ...", "sudo: ...") keep the tag; TAG ends at ':' or SP,
-// "[PID]" at its end becomes procid; one SP after "TAG:" is a separator.
+// of hostname characters [A-Za-z0-9._-] and followed by SP (or the end), so local
+// forms without a hostname ("sudo[12]: ...", "sudo: ...") keep the tag; TAG ends
+// at ':' or SP, "[PID]" at its end becomes procid; one SP after "TAG:" is a
+// separator. Without a recognisable timestamp only a plain "TAG: " is taken and
+// the rest is msg.
 #pragma once
 
 #include <string>
@@ -44,9 +46,9 @@ struct SyslogFields {
   int severity = -1;  // PRI % 8, 0..7; -1 when kUnparsed
   std::string_view timestamp;
   std::string_view hostname;
-  std::string_view app_name;  // RFC 3164: TAG without "[PID]"
-  std::string_view procid;    // RFC 3164: the PID inside TAG's brackets
-  std::string_view msgid;     // RFC 5424 only
+  std::string_view app_name;         // RFC 3164: TAG without "[PID]"
+  std::string_view procid;           // RFC 3164: the PID inside TAG's brackets
+  std::string_view msgid;            // RFC 5424 only
   std::string_view structured_data;  // RFC 5424 only, raw
   std::string_view msg;
   Kind kind = Kind::kUnparsed;

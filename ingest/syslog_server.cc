@@ -19,6 +19,7 @@
 #include "ingest/framing.h"
 #include "ingest/net_address.h"
 #include "ingest/relp.h"
+#include "ingest/syslog_fields.h"
 #include "ingest/syslog_parse.h"
 
 namespace logseal::ingest {
@@ -42,6 +43,12 @@ int64_t unix_now_ns() {
 }
 
 std::string errno_text(int e) { return std::strerror(e); }
+
+int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+constexpr int64_t kAcceptRetryNs = 100 * 1000 * 1000;
 
 // Creates a bound socket with SO_REUSEPORT, so each ingest thread can have its own.
 Result<int> bind_listener(const ListenerSpec& spec, const std::string& address) {
@@ -67,6 +74,10 @@ struct SyslogServer::Worker {
   ServerOptions opt;
   std::vector<engine::Stream*> streams;  // per listener
   std::vector<int> fds;                  // per listener: listening TCP socket or UDP socket
+  // Per listener: when accept ran out of descriptors or memory, the time (steady
+  // clock ns) to re-arm it; 0 while armed. Re-arming at once would spin.
+  std::vector<int64_t> accept_retry_ns;
+  std::vector<bool> accept_backoff_logged;
   io_uring ring{};
   bool ring_ok = false;
   io_uring_buf_ring* br = nullptr;
@@ -109,7 +120,6 @@ struct SyslogServer::Worker {
   };
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   uint64_t next_conn_id = 1;
-  std::string fields;  // scratch for the parsed fields JSON
   int event_fd = -1;   // the writer signals durable progress here (RELP acks)
   uint64_t event_buf = 0;
   bool has_relp = false;
@@ -312,14 +322,14 @@ struct SyslogServer::Worker {
                                   int64_t now_ns) {
     ListenerMetrics& m = *server->metrics_[l];
     SyslogFields f = parse_syslog(msg);
-    fields.clear();
-    bool parsed = append_syslog_json(f, fields);
+    uint8_t view[format::kSyslogViewBytes];
+    bool parsed = make_syslog_view(f, msg, view);
     format::RecordView r;
     r.flags = static_cast<uint8_t>((parsed ? 0 : format::kRecordFlagUnparsed) |
                                    (truncated ? format::kRecordFlagTruncated : 0));
     r.received_ns = now_ns;
     r.source = source;
-    r.fields = fields;
+    if (parsed) r.fields = std::string_view(reinterpret_cast<const char*>(view), sizeof view);
     r.raw = msg;
     auto idx = streams[l]->append(r);
     if (!idx.ok()) {
@@ -353,10 +363,30 @@ struct SyslogServer::Worker {
 
   void on_accept(size_t l, const io_uring_cqe* cqe) {
     ListenerMetrics& m = *server->metrics_[l];
-    if (!(cqe->flags & IORING_CQE_F_MORE) && !server->stop_.load()) arm_accept(l);
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    bool stopping = server->stop_.load();
     if (cqe->res < 0) {
-      if (cqe->res != -ECANCELED) server->log("<4>accept on " + server->bound_[l] + ": " + errno_text(-cqe->res));
+      int err = -cqe->res;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // Out of descriptors or memory: the pending connection stays in the
+        // backlog; retry in a moment instead of spinning on the same error.
+        if (!more && !stopping) accept_retry_ns[l] = steady_now_ns() + kAcceptRetryNs;
+        if (!accept_backoff_logged[l]) {
+          accept_backoff_logged[l] = true;
+          server->log("<4>accept on " + server->bound_[l] + ": " + errno_text(err) +
+                      "; retrying every 100 ms until descriptors are free");
+        }
+        return;
+      }
+      if (!more && !stopping) arm_accept(l);
+      // At stop the listening socket is shut down and accept ends with EINVAL: expected, not a warning.
+      if (err != ECANCELED && !stopping) server->log("<4>accept on " + server->bound_[l] + ": " + errno_text(err));
       return;
+    }
+    if (!more && !stopping) arm_accept(l);
+    if (accept_backoff_logged[l]) {
+      accept_backoff_logged[l] = false;
+      server->log("<5>accept on " + server->bound_[l] + ": accepting again");
     }
     int fd = cqe->res;
     if (conns.size() >= opt.connections_max) {
@@ -513,6 +543,8 @@ struct SyslogServer::Worker {
   }
 
   void run() {
+    accept_retry_ns.assign(fds.size(), 0);
+    accept_backoff_logged.assign(fds.size(), false);
     for (size_t l = 0; l < fds.size(); ++l) {
       if (server->specs_[l].kind == ListenerSpec::Kind::kSyslogUdp) {
         arm_udp(l);
@@ -550,6 +582,12 @@ struct SyslogServer::Worker {
       }
       io_uring_cq_advance(&ring, seen);
       auto now = std::chrono::steady_clock::now();
+      for (size_t l = 0; l < accept_retry_ns.size(); ++l) {
+        if (accept_retry_ns[l] != 0 && steady_now_ns() >= accept_retry_ns[l] && !server->stop_.load()) {
+          accept_retry_ns[l] = 0;
+          arm_accept(l);
+        }
+      }
       if (now - last_idle_check > std::chrono::seconds(1)) {
         check_idle();
         last_idle_check = now;
