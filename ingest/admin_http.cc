@@ -29,6 +29,8 @@ AdminHttp::~AdminHttp() { stop(); }
 void AdminHttp::stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
+  // Connection threads notice stop_ within their poll interval.
+  while (active_.load() > 0) ::usleep(10 * 1000);
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
 }
@@ -39,9 +41,25 @@ void AdminHttp::run() {
     int rc = ::poll(&p, 1, 200);
     if (rc <= 0) continue;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    serve(fd);
-    ::close(fd);
+    if (fd < 0) {
+      // Out of descriptors (EMFILE/ENFILE) or a connection reset before accept:
+      // back off instead of spinning on a listener that stays readable.
+      ::usleep(100 * 1000);
+      continue;
+    }
+    if (active_.load() >= kConnectionsMax) {
+      static const char kBusy[] =
+          "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      ::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      continue;
+    }
+    active_.fetch_add(1);
+    std::thread([this, fd] {
+      serve(fd);
+      ::close(fd);
+      active_.fetch_sub(1);
+    }).detach();
   }
 }
 
@@ -83,10 +101,16 @@ std::string query_param(const std::string& query, const std::string& key) {
 void AdminHttp::serve(int fd) {
   std::string req;
   char buf[2048];
-  auto deadline_ms = 5000;
+  int waited_ms = 0;
   while (req.find("\r\n\r\n") == std::string::npos) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, deadline_ms) <= 0) return;
+    int rc = ::poll(&p, 1, 100);
+    if (rc < 0 || stop_.load()) return;
+    if (rc == 0) {
+      waited_ms += 100;
+      if (waited_ms >= 5000) return;
+      continue;
+    }
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) return;
     req.append(buf, static_cast<size_t>(n));

@@ -1,7 +1,9 @@
 // The HTTP listener's admin endpoints: GET /metrics (Prometheus text), GET /healthz,
 // GET /v1/checkpoint?stream=S (the latest signed checkpoint, `logseal checkpoint`
-// text). One small thread with blocking sockets: these are polled by operators and
-// monitoring, not on the data path. Requests are bounded (8 KiB of headers, 5 s).
+// text). Not on the data path: an accept thread hands each connection to a short
+// lived thread, at most kConnectionsMax at once (more get 503 at once), so a client
+// that connects and stalls cannot hold /healthz up. Requests are bounded (8 KiB of
+// headers, 5 s).
 #pragma once
 
 #include <atomic>
@@ -33,6 +35,8 @@ class AdminHttp {
   AdminHttp() = default;
   void run();
   void serve(int fd);
+  static constexpr int kConnectionsMax = 16;
+  std::atomic<int> active_{0};
   int listen_fd_ = -1;
   std::string bound_;
   AdminHandlers handlers_;

@@ -199,6 +199,16 @@ Status Framer::finish(const OnMessage& on_message) {
     } else if (auto_decided_ && auto_lf_ && !buf_.empty()) {
       on_message(buf_, cut_);
     } else if (auto_decided_ && !auto_lf_) {
+      // The bytes of the frame body read so far are kept, flagged as cut, like
+      // an unterminated LF line: a listener commits everything it read (DESIGN.md,
+      // TCP syslog ack row); the error still reports the broken framing.
+      if (state_ == State::kBody && !buf_.empty()) on_message(buf_, true);
+      buf_.clear();
+      cut_ = false;
+      auto_decided_ = false;
+      state_ = State::kLength;
+      length_ = 0;
+      length_digits_ = 0;
       return invalid_argument("octet-counted framing: input ends inside a frame at input byte " +
                               std::to_string(offset_));
     }

@@ -104,6 +104,9 @@ struct SyslogServer::Worker {
     int64_t last_active_ns = 0;
     bool closing = false;
     bool read_done = false;  // the last recv completion has arrived
+    std::unique_ptr<TlsSession> tls;  // TLS listeners
+    bool identity_known = false;      // the TLS handshake is done and source names the peer
+    std::string plain;                // scratch: decrypted bytes of one recv
     // RELP only.
     std::unique_ptr<RelpSession> relp;
     struct Pending {
@@ -122,7 +125,7 @@ struct SyslogServer::Worker {
   uint64_t next_conn_id = 1;
   int event_fd = -1;   // the writer signals durable progress here (RELP acks)
   uint64_t event_buf = 0;
-  bool has_relp = false;
+  std::string reply_scratch;
 
   ~Worker() {
     for (auto& [id, c] : conns) {
@@ -168,6 +171,24 @@ struct SyslogServer::Worker {
     io_uring_sqe_set_data64(s, tag(kOpEvent, 0));
   }
 
+  // ---- sending (RELP answers, TLS records) ----
+
+  // Queues plaintext for the peer: as is, or through the TLS session.
+  void emit(Conn& c, std::string_view plain) {
+    if (plain.empty()) return;
+    if (!c.tls) {
+      c.out.append(plain);
+      return;
+    }
+    if (c.tls->write(plain).ok()) move_tls_output(c);
+  }
+
+  void move_tls_output(Conn& c) {
+    std::string_view pending = c.tls->pending_output();
+    c.out.append(pending);
+    c.tls->consume_output(pending.size());
+  }
+
   // ---- RELP ----
 
   void start_send(uint64_t id, Conn& c) {
@@ -204,24 +225,31 @@ struct SyslogServer::Worker {
   // now: an ok once its record is durable, errors and the close in their turn.
   void flush_relp(uint64_t id, Conn& c) {
     uint64_t durable = streams[c.listener]->durable_size();
+    std::string& reply = reply_scratch;
+    reply.clear();
     while (!c.pending.empty()) {
       const Conn::Pending& p = c.pending.front();
       if (p.kind == Conn::Pending::Kind::kOk) {
         if (p.index >= durable) break;
-        RelpSession::append_ok(p.txnr, c.out);
+        RelpSession::append_ok(p.txnr, reply);
       } else if (p.kind == Conn::Pending::Kind::kError) {
-        RelpSession::append_error(p.txnr, 500, "command not supported", c.out);
+        RelpSession::append_error(p.txnr, 500, "command not supported", reply);
       } else {
-        RelpSession::append_close_response(p.txnr, c.out);
-        RelpSession::append_serverclose(c.out);
+        RelpSession::append_close_response(p.txnr, reply);
+        RelpSession::append_serverclose(reply);
         c.close_after_send = true;
       }
       c.pending.pop_front();
     }
     if (server->stop_.load() && c.pending.empty() && !c.close_after_send) {
       // Shutting down: everything received is answered; tell omrelp to reconnect.
-      RelpSession::append_serverclose(c.out);
+      RelpSession::append_serverclose(reply);
       c.close_after_send = true;
+    }
+    emit(c, reply);
+    if (c.close_after_send && c.tls) {
+      c.tls->shutdown();
+      move_tls_output(c);
     }
     start_send(id, c);
   }
@@ -230,10 +258,14 @@ struct SyslogServer::Worker {
     size_t l = c.listener;
     Status st = c.relp->feed(data, [&](const RelpSession::Command& cmd) {
       switch (cmd.kind) {
-        case RelpSession::Command::Kind::kOpen:
-          RelpSession::append_open_response(cmd.txnr, cmd.data, c.out);
+        case RelpSession::Command::Kind::kOpen: {
+          // Answered at once, but behind any answers still pending, in order.
+          std::string open;
+          RelpSession::append_open_response(cmd.txnr, cmd.data, open);
+          emit(c, open);
           if (!c.relp->opened()) c.close_after_send = true;
           break;
+        }
         case RelpSession::Command::Kind::kSyslog: {
           auto idx = deliver(l, cmd.data, cmd.truncated, c.source, now);
           if (!idx) {
@@ -261,14 +293,19 @@ struct SyslogServer::Worker {
     flush_relp(id, c);
   }
 
-  // A connection goes away only when nothing of it is in the kernel any more.
+  // A connection goes away only when nothing of it is in the kernel any more:
+  // its last recv has completed and no send is in flight (the kernel may still
+  // read a send's buffer). RELP answers still due at shutdown keep it a while.
   void maybe_release(uint64_t id) {
     auto it = conns.find(id);
     if (it == conns.end()) return;
     Conn& c = *it->second;
     if (!c.read_done || c.send_inflight) return;
     if (c.relp && !c.pending.empty() && server->stop_.load() && !c.closing) return;  // acks still due
-    if (c.relp && (!c.out.empty() || !c.sending.empty()) && !c.closing) return;
+    if ((!c.out.empty() || !c.sending.empty()) && !c.closing && c.fd >= 0) {
+      start_send(id, c);
+      if (c.send_inflight) return;
+    }
     close_conn(id, "");
   }
 
@@ -401,13 +438,17 @@ struct SyslogServer::Worker {
     auto c = std::make_unique<Conn>(l, "tcp:" + address_text(reinterpret_cast<sockaddr*>(&peer)), opt.message_bytes_max);
     c->fd = fd;
     c->last_active_ns = unix_now_ns();
+    if (server->specs_[l].tls) {
+      c->tls = std::make_unique<TlsSession>(server->specs_[l].tls);
+      c->source = "tls:" + c->source.substr(4);
+    }
     if (server->specs_[l].kind == ListenerSpec::Kind::kRelp) {
       // Acks are small writes: without TCP_NODELAY, Nagle holds each one until the
       // client's delayed ACK (40 ms), which caps a 128-message window at ~3k msgs/s.
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       c->relp = std::make_unique<RelpSession>(opt.message_bytes_max);
-      c->source = "relp:" + c->source.substr(4);
+      c->source = (c->tls ? "relp+tls:" : "relp:") + c->source.substr(c->source.find(':') + 1);
     }
     conns[id] = std::move(c);
     m.connections_total.fetch_add(1, std::memory_order_relaxed);
@@ -430,6 +471,36 @@ struct SyslogServer::Worker {
       c.last_active_ns = now;
       std::string_view data(recv_mem.data() + size_t{bid} * kRecvBufferBytes, static_cast<size_t>(cqe->res));
       size_t l = c.listener;
+      if (c.tls) {
+        c.plain.clear();
+        Status ts = c.tls->feed(data, c.plain);
+        if (has_buf) recycle(bid);
+        has_buf = false;
+        move_tls_output(c);  // handshake records, or the alert after an error
+        if (c.tls->handshake_done() && !c.identity_known) {
+          c.identity_known = true;
+          if (!c.tls->peer_subject().empty()) {
+            c.source += " subject=" + c.tls->peer_subject();
+            for (const auto& san : c.tls->peer_sans()) c.source += " san=" + san;
+          }
+        }
+        if (!ts.ok()) {
+          server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
+          server->log("<4>" + c.source + ": closing: " + ts.message());
+          c.close_after_send = true;
+        } else if (c.tls->peer_closed()) {
+          c.tls->shutdown();
+          move_tls_output(c);
+          c.close_after_send = true;
+        }
+        start_send(id, c);
+        data = c.plain;
+        if (c.close_after_send && data.empty()) {
+          if (!more && (c.closing || server->stop_.load())) finish_conn(id);
+          else if (!more && !c.closing) arm_recv(id, c.fd);
+          return;
+        }
+      }
       if (c.relp) {
         on_relp_data(id, c, data, now);
         if (has_buf) recycle(bid);
@@ -480,15 +551,17 @@ struct SyslogServer::Worker {
     int64_t now = unix_now_ns();
     server->metrics_[l]->framing_fallbacks.fetch_add(c.framer.framing_fallbacks(), std::memory_order_relaxed);
     Status st = c.framer.finish([&](std::string_view msg, bool truncated) {
-      // At shutdown a frame may be incomplete: keep what was read, flagged as cut.
-      deliver(l, msg, truncated || server->stop_.load(), c.source, now);
+      // When the daemon ended the connection (shutdown, idle timeout, framing
+      // error) a frame may be incomplete: keep what was read, flagged as cut.
+      deliver(l, msg, truncated || server->stop_.load() || c.closing, c.source, now);
     });
     if (!st.ok()) {
       server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
-      close_conn(id, "connection ended inside a frame: " + st.message());
-      return;
+      server->log("<5>" + c.source + ": connection ended inside a frame: " + st.message());
+    } else if (!why.empty()) {
+      server->log("<5>" + c.source + ": " + why);
     }
-    close_conn(id, why);
+    maybe_release(id);
   }
 
   void on_udp(size_t l, const io_uring_cqe* cqe) {

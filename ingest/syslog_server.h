@@ -22,6 +22,7 @@
 #include "base/status.h"
 #include "engine/store.h"
 #include "ingest/metrics.h"
+#include "ingest/tls.h"
 
 namespace logseal::ingest {
 
@@ -30,6 +31,10 @@ struct ListenerSpec {
   enum class Kind { kSyslogTcp, kSyslogUdp, kRelp } kind = Kind::kSyslogTcp;
   std::string address;  // "127.0.0.1:5514", "[::1]:5514", ":5514" (all addresses)
   std::string stream;   // stream the records go to
+  // TCP and RELP only: when set, connections speak TLS (RFC 5425 for syslog); the
+  // verified client identity (certificate subject and SANs) goes into each
+  // record's source.
+  std::shared_ptr<TlsContext> tls;
 };
 const char* listener_kind_name(ListenerSpec::Kind k);
 

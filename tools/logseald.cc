@@ -26,6 +26,7 @@
 #include "hsm/signer.h"
 #include "ingest/admin_http.h"
 #include "ingest/syslog_server.h"
+#include "ingest/tls.h"
 #include "io/env.h"
 
 using namespace logseal;
@@ -33,6 +34,8 @@ using namespace logseal;
 namespace {
 
 struct Config {
+  ingest::TlsServerConfig tls;
+  std::vector<std::pair<ingest::ListenerSpec::Kind, std::string>> tls_listeners;  // kind, "ADDR[,stream=]"
   std::string data_dir;
   std::string signer;
   std::string tcti;
@@ -48,7 +51,8 @@ void log_line(const std::string& s) {
 }
 
 // "ADDR" or "ADDR,stream=NAME"; the default stream is named after the listener.
-Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind, const std::string& text) {
+Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind, const std::string& text,
+                                                bool tls = false) {
   ingest::ListenerSpec spec;
   spec.kind = kind;
   std::string addr = text;
@@ -60,7 +64,7 @@ Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind,
   spec.address = addr;
   if (spec.stream.empty()) {
     std::string port = addr.substr(addr.rfind(':') + 1);
-    spec.stream = std::string(ingest::listener_kind_name(kind)) + "-" + port;
+    spec.stream = std::string(ingest::listener_kind_name(kind)) + (tls ? "-tls-" : "-") + port;
   }
   return spec;
 }
@@ -87,6 +91,12 @@ Status load_toml(const std::string& path, Config& c) {
   if (auto v = t["checkpoint_ms"].value<int64_t>()) c.store.stream.checkpoint_ms = static_cast<uint32_t>(*v);
   if (auto v = t["batch_bytes"].value<int64_t>()) c.store.stream.batch_bytes = static_cast<size_t>(*v);
   if (auto v = t["batch_delay_us"].value<int64_t>()) c.store.stream.batch_delay_us = static_cast<uint32_t>(*v);
+  if (auto* tt = t["tls"].as_table()) {
+    c.tls.cert_file = (*tt)["cert"].value_or(std::string());
+    c.tls.key_file = (*tt)["key"].value_or(std::string());
+    c.tls.ca_file = (*tt)["ca"].value_or(std::string());
+    c.tls.require_client_cert = (*tt)["require_client_cert"].value_or(false);
+  }
   if (auto* arr = t["listener"].as_array()) {
     for (auto& el : *arr) {
       auto* lt = el.as_table();
@@ -95,6 +105,12 @@ Status load_toml(const std::string& path, Config& c) {
       std::string addr = (*lt)["address"].value_or(std::string());
       std::string stream = (*lt)["stream"].value_or(std::string());
       ingest::ListenerSpec::Kind k;
+      if (kind == "syslog-tls" || kind == "relp-tls") {
+        std::string flag = addr + (stream.empty() ? "" : ",stream=" + stream);
+        c.tls_listeners.emplace_back(
+            kind == "relp-tls" ? ingest::ListenerSpec::Kind::kRelp : ingest::ListenerSpec::Kind::kSyslogTcp, flag);
+        continue;
+      }
       if (kind == "syslog-tcp") {
         k = ingest::ListenerSpec::Kind::kSyslogTcp;
       } else if (kind == "syslog-udp") {
@@ -103,7 +119,7 @@ Status load_toml(const std::string& path, Config& c) {
         k = ingest::ListenerSpec::Kind::kRelp;
       } else {
         return invalid_argument("config " + path + ": listener kind '" + kind +
-                                "' is not known (syslog-tcp, syslog-udp, relp)");
+                                "' is not known (syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls)");
       }
       if (addr.empty()) return invalid_argument("config " + path + ": a listener needs an address");
       auto spec = listener_from_flag(k, addr);
@@ -181,7 +197,7 @@ int main(int argc, char** argv) {
   CLI::App app{"logseald: receive audit events, seal them into signed, chained segments"};
   Config cfg;
   std::string config_path;
-  std::vector<std::string> tcp, udp, relp;
+  std::vector<std::string> tcp, udp, relp, tls_tcp, tls_relp;
   app.add_option("--config", config_path, "TOML configuration file");
   app.add_option("--data-dir", cfg.data_dir, "data directory");
   app.add_option("--signer", cfg.signer, "soft:KEYFILE or tpm:KEYFILE");
@@ -189,6 +205,12 @@ int main(int argc, char** argv) {
   app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME]");
   app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME]");
   app.add_option("--relp", relp, "RELP (rsyslog omrelp), acknowledged once durable: ADDR[,stream=NAME]");
+  app.add_option("--syslog-tls", tls_tcp, "syslog over TLS (RFC 5425): ADDR[,stream=NAME]");
+  app.add_option("--relp-tls", tls_relp, "RELP over TLS: ADDR[,stream=NAME]");
+  app.add_option("--tls-cert", cfg.tls.cert_file, "server certificate chain (PEM)");
+  app.add_option("--tls-key", cfg.tls.key_file, "server private key (PEM, unencrypted)");
+  app.add_option("--tls-ca", cfg.tls.ca_file, "CA bundle that client certificates must chain to (PEM)");
+  app.add_flag("--tls-require-client-cert", cfg.tls.require_client_cert, "refuse TLS clients without a certificate");
   app.add_option("--http", cfg.http, "admin HTTP: /metrics, /healthz, /v1/checkpoint (ADDR)");
   unsigned threads = 0;
   size_t message_max = 0;
@@ -216,6 +238,11 @@ int main(int argc, char** argv) {
     if (cfg.signer.empty()) cfg.signer = file_cfg.signer;
     if (cfg.tcti.empty()) cfg.tcti = file_cfg.tcti;
     if (cfg.http.empty()) cfg.http = file_cfg.http;
+    if (cfg.tls.cert_file.empty()) cfg.tls.cert_file = file_cfg.tls.cert_file;
+    if (cfg.tls.key_file.empty()) cfg.tls.key_file = file_cfg.tls.key_file;
+    if (cfg.tls.ca_file.empty()) cfg.tls.ca_file = file_cfg.tls.ca_file;
+    cfg.tls.require_client_cert = cfg.tls.require_client_cert || file_cfg.tls.require_client_cert;
+    cfg.tls_listeners = file_cfg.tls_listeners;
     cfg.listeners = file_cfg.listeners;
     cfg.server = file_cfg.server;
     cfg.store = file_cfg.store;
@@ -223,6 +250,24 @@ int main(int argc, char** argv) {
   for (auto& t : tcp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogTcp, t).value());
   for (auto& u : udp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogUdp, u).value());
   for (auto& r : relp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kRelp, r).value());
+  for (auto& t : tls_tcp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kSyslogTcp, t);
+  for (auto& r : tls_relp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kRelp, r);
+  if (!cfg.tls_listeners.empty()) {
+    if (cfg.tls.cert_file.empty() || cfg.tls.key_file.empty()) {
+      log_line("<3>logseald: TLS listeners need --tls-cert and --tls-key (or [tls] cert and key in --config)");
+      return 2;
+    }
+    auto ctx = ingest::TlsContext::create(cfg.tls);
+    if (!ctx.ok()) {
+      log_line("<3>logseald: TLS: " + ctx.status().to_string());
+      return 2;
+    }
+    for (auto& [kind, text] : cfg.tls_listeners) {
+      auto spec = listener_from_flag(kind, text, true).value();
+      spec.tls = ctx.value();
+      cfg.listeners.push_back(spec);
+    }
+  }
   if (threads) cfg.server.threads = threads;
   if (message_max) cfg.server.message_bytes_max = message_max;
   if (segment_bytes) cfg.store.stream.segment_bytes = segment_bytes;
@@ -301,7 +346,8 @@ int main(int argc, char** argv) {
   std::string where;
   if (server) {
     for (size_t i = 0; i < cfg.listeners.size(); ++i) {
-      where += std::string(" ") + ingest::listener_kind_name(cfg.listeners[i].kind) + "=" + server->bound_address(i) +
+      where += std::string(" ") + ingest::listener_kind_name(cfg.listeners[i].kind) +
+               (cfg.listeners[i].tls ? "-tls" : "") + "=" + server->bound_address(i) +
                "(stream " + cfg.listeners[i].stream + ")";
     }
   }
