@@ -281,14 +281,6 @@ class PosixEnv final : public Env {
 
   Status probe_direct(const std::string& dir) override {
     if (!is_dir(dir)) return sys_status("probe O_DIRECT in", dir, ENOENT);
-    // Kernels from 6.6 accept O_DIRECT on tmpfs, but a memory file system loses
-    // every sealed record at reboot: refuse it as if O_DIRECT were missing.
-    std::string fs = fs_type_name_of(dir);
-    if (fs == "tmpfs" || fs == "ramfs") {
-      return unimplemented("the data directory " + dir + " is on " + fs +
-                           ", which keeps nothing across a reboot: put it on a block-device file system "
-                           "such as ext4 or xfs");
-    }
     std::string probe = temp_name(dir + "/.logseal-probe", "direct");
     UniqueFd fd(open_retry(probe, O_RDWR | O_CREAT | O_EXCL | O_DIRECT, 0600));
     if (fd.get() < 0) {
@@ -318,6 +310,15 @@ class PosixEnv final : public Env {
     }();
     if (::unlink(probe.c_str()) != 0 && status.ok())
       status = sys_status("probe O_DIRECT: unlink", probe, errno);
+    if (!status.ok()) return status;
+    // Kernels from 6.6 accept O_DIRECT on tmpfs, but a memory file system loses
+    // every sealed record at reboot: refuse it as well.
+    std::string fs = fs_type_name_of(dir);
+    if (fs == "tmpfs" || fs == "ramfs") {
+      return unimplemented("the data directory " + dir + " is on " + fs +
+                           ", which keeps nothing across a reboot: put it on a block-device file system "
+                           "such as ext4 or xfs");
+    }
     return status;
   }
 
