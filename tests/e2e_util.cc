@@ -856,6 +856,68 @@ std::string json_record_raw(const Json& record) {
   return base64_decode(record["raw_base64"].str());
 }
 
+// ---- TLS material -------------------------------------------------------------------------------
+
+TlsFiles make_tls_files(const std::string& dir, const std::string& client_cn, const std::string& client_dns) {
+  TlsFiles t;
+  t.dir = dir;
+  t.client_cn = client_cn;
+  t.client_dns = client_dns;
+  make_dirs(dir);
+  std::string openssl = find_program("openssl");
+  if (openssl.empty()) {
+    ADD_FAILURE() << "the openssl CLI is not installed (scripts/install-deps)";
+    return t;
+  }
+  t.ca_pem = dir + "/ca.pem";
+  t.ca_key = dir + "/ca.key";
+  t.server_pem = dir + "/server.pem";
+  t.server_key = dir + "/server.key";
+  t.client_pem = dir + "/client.pem";
+  t.client_key = dir + "/client.key";
+  auto step = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {openssl};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult r = run(argv, Millis(30000));
+    std::string cmd;
+    for (const auto& a : argv) cmd += " " + a;
+    EXPECT_EQ(r.exit_code, 0) << cmd << ": " << describe(r);
+    return r.exit_code == 0;
+  };
+  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"};
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  if (!step(with(with({"req", "-x509"}, ec),
+                 {"-keyout", t.ca_key, "-out", t.ca_pem, "-days", "2", "-subj", "/CN=logseal-e2e-ca", "-addext",
+                  "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"}))) {
+    return t;
+  }
+  struct Leaf {
+    std::string pem, key, subj, ext;
+  };
+  std::vector<Leaf> leaves = {
+      {t.server_pem, t.server_key, "/CN=localhost",
+       "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"},
+      {t.client_pem, t.client_key, "/CN=" + client_cn,
+       "subjectAltName=DNS:" + client_dns + "\nextendedKeyUsage=clientAuth\n"},
+  };
+  for (const auto& leaf : leaves) {
+    std::string csr = leaf.pem + ".csr", ext = leaf.pem + ".ext";
+    if (!write_file(ext, leaf.ext + "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n")) {
+      ADD_FAILURE() << "cannot write " << ext;
+      return t;
+    }
+    if (!step(with(with({"req"}, ec), {"-keyout", leaf.key, "-out", csr, "-subj", leaf.subj}))) return t;
+    if (!step({"x509", "-req", "-in", csr, "-CA", t.ca_pem, "-CAkey", t.ca_key, "-set_serial",
+               std::to_string(1000 + (&leaf - leaves.data())), "-out", leaf.pem, "-days", "2", "-extfile", ext})) {
+      return t;
+    }
+  }
+  return t;
+}
+
 // ---- logseald ------------------------------------------------------------------------------------
 
 Daemon::Daemon(DaemonConfig config, std::string log_path) : config_(std::move(config)), log_path_(std::move(log_path)) {}
@@ -872,9 +934,19 @@ Daemon::~Daemon() {
     argv.insert(argv.end(), {"--data-dir", config_.data_dir, "--signer", "soft:" + config_.key_pem, "--checkpoint-ms",
                              std::to_string(config_.checkpoint_ms)});
     for (const auto& l : config_.listeners) {
-      argv.push_back(l.kind == ListenerConfig::Kind::kTcp ? "--syslog-tcp" : "--syslog-udp");
-      argv.push_back("127.0.0.1:0,stream=" + l.stream);
+      switch (l.kind) {
+        case ListenerConfig::Kind::kTcp: argv.push_back("--syslog-tcp"); break;
+        case ListenerConfig::Kind::kUdp: argv.push_back("--syslog-udp"); break;
+        case ListenerConfig::Kind::kRelp: argv.push_back("--relp"); break;
+        case ListenerConfig::Kind::kSyslogTls: argv.push_back("--syslog-tls"); break;
+        case ListenerConfig::Kind::kRelpTls: argv.push_back("--relp-tls"); break;
+      }
+      argv.push_back("127.0.0.1:" + std::to_string(l.port) + ",stream=" + l.stream);
     }
+    if (!config_.tls_cert.empty()) argv.insert(argv.end(), {"--tls-cert", config_.tls_cert});
+    if (!config_.tls_key.empty()) argv.insert(argv.end(), {"--tls-key", config_.tls_key});
+    if (!config_.tls_ca.empty()) argv.insert(argv.end(), {"--tls-ca", config_.tls_ca});
+    if (config_.tls_require_client_cert) argv.push_back("--tls-require-client-cert");
     if (config_.http) {
       argv.push_back("--http");
       argv.push_back("127.0.0.1:0");
@@ -895,11 +967,13 @@ Daemon::~Daemon() {
   ready_ = *line;
   ports_.clear();
   listener_names_.clear();
-  std::regex lre(R"((syslog-tcp|syslog-udp)=([0-9.]+):([0-9]+)\(stream ([^)]*)\))");
+  // "syslog-tcp=", "syslog-udp=", "relp=", and the TLS ones "syslog-tcp-tls=", "relp-tls=".
+  std::regex lre(R"((syslog-tcp|syslog-udp|relp)(-tls)?=([0-9.]+):([0-9]+)\(stream ([^)]*)\))");
   for (auto it = std::sregex_iterator(ready_.begin(), ready_.end(), lre); it != std::sregex_iterator(); ++it) {
     const auto& m = *it;
-    ports_[m[4].str()] = static_cast<uint16_t>(std::stoi(m[3].str()));
-    listener_names_[m[4].str()] = m[1].str() + " " + m[2].str() + ":" + m[3].str();
+    ports_[m[5].str()] = static_cast<uint16_t>(std::stoi(m[4].str()));
+    // The metrics name a listener by its kind without "-tls".
+    listener_names_[m[5].str()] = m[1].str() + " " + m[3].str() + ":" + m[4].str();
   }
   std::smatch hm;
   std::regex hre(R"(http=[0-9.]+:([0-9]+))");
@@ -907,6 +981,9 @@ Daemon::~Daemon() {
   for (const auto& l : config_.listeners) {
     if (ports_.count(l.stream) == 0 || ports_[l.stream] == 0) {
       return ::testing::AssertionFailure() << "no port for stream " << l.stream << " in: " << ready_;
+    }
+    if (l.port != 0 && ports_[l.stream] != l.port) {
+      return ::testing::AssertionFailure() << "stream " << l.stream << " is not on port " << l.port << ": " << ready_;
     }
   }
   if (config_.http && http_port_ == 0) return ::testing::AssertionFailure() << "no http port in: " << ready_;

@@ -209,11 +209,30 @@ RunResult verify(const std::string& data_dir, const std::string& pub_pem);
 std::string json_record_raw(const Json& record);
 std::string base64_decode(std::string_view text);
 
+// ---- TLS material (openssl CLI) ---------------------------------------------------------
+
+struct TlsFiles {
+  std::string dir;
+  std::string ca_pem, ca_key;          // self-signed CA "CN=logseal-e2e-ca"
+  std::string server_pem, server_key;  // "CN=localhost", SAN IP:127.0.0.1, DNS:localhost
+  std::string client_pem, client_key;  // "CN=<client_cn>", SAN DNS:<client_dns>
+  std::string client_cn, client_dns;
+};
+// Generates a CA, a server and a client certificate (EC P-256, valid 2 days) with
+// the openssl CLI into dir (created); fails the calling test on error.
+TlsFiles make_tls_files(const std::string& dir, const std::string& client_cn = "logseal-e2e-client",
+                        const std::string& client_dns = "client.e2e.test");
+
 // ---- logseald --------------------------------------------------------------------
 
 struct ListenerConfig {
-  enum class Kind { kTcp, kUdp } kind = Kind::kTcp;
+  // kRelp: --relp; kSyslogTls: --syslog-tls; kRelpTls: --relp-tls (the TLS kinds
+  // need DaemonConfig::tls_cert and tls_key).
+  enum class Kind { kTcp, kUdp, kRelp, kSyslogTls, kRelpTls } kind = Kind::kTcp;
   std::string stream;
+  // 0: the daemon picks a free port. Else this port (e.g. to restart a daemon on
+  // the port a sender is configured for; pick it with free_port()).
+  uint16_t port = 0;
 };
 
 struct DaemonConfig {
@@ -227,6 +246,9 @@ struct DaemonConfig {
   // flags; listeners then only name the streams its ready line must show.
   std::string config_file;
   std::vector<std::string> extra_args;
+  // TLS listeners: --tls-cert, --tls-key, --tls-ca (when set), --tls-require-client-cert.
+  std::string tls_cert, tls_key, tls_ca;
+  bool tls_require_client_cert = false;
 };
 
 class Daemon {
