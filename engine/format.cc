@@ -177,11 +177,12 @@ void encode_record(const RecordView& r, uint8_t* out) {
   put_u32(rec + kRecRawLen, static_cast<uint32_t>(r.raw.size()));
   put_u64(rec + kRecReceivedNs, static_cast<uint64_t>(r.received_ns));
   uint8_t* q = rec + kRecFixedBytes;
-  std::memcpy(q, r.source.data(), r.source.size());
-  q += r.source.size();
-  std::memcpy(q, r.fields.data(), r.fields.size());
-  q += r.fields.size();
-  std::memcpy(q, r.raw.data(), r.raw.size());
+  // An empty string_view may have a null data(); memcpy from null is undefined
+  // even for zero bytes.
+  for (std::string_view part : {r.source, r.fields, r.raw}) {
+    if (!part.empty()) std::memcpy(q, part.data(), part.size());
+    q += part.size();
+  }
 }
 
 Result<RecordView> decode_record(std::span<const uint8_t> rec) {

@@ -50,7 +50,11 @@ Status for_each_record(io::Env& env, const std::string& data_dir, const std::str
   bool stop = false;
   for (uint64_t seq : seqs) {
     LS_ASSIGN_OR_RETURN(std::vector<uint8_t> file, env.read_file(dir + "/" + segment_file_name(seq)));
-    LS_ASSIGN_OR_RETURN(SegmentHeader h, decode_header(file));
+    auto hdr = decode_header(file);
+    // The newest segment's header may still be being written (a roll in a live
+    // directory) or torn by a crash (recovery removes it): a tail, not damage.
+    if (!hdr.ok() && seq == seqs.back() && file.size() <= kHeaderBytes) break;
+    LS_ASSIGN_OR_RETURN(SegmentHeader h, std::move(hdr));
     uint64_t index = h.first_index;
     Status inner;
     walk_frames(file, [&](const FrameView& f) {

@@ -55,6 +55,9 @@ struct Store::SignJob {
   std::string stream;
   HeadState* heads = nullptr;  // the stream's head chain, advanced by the signer thread
   std::function<void(Result<SignedBody>)> done;
+  // Signing latency and failures, for /metrics (the stream's counters).
+  std::atomic<int64_t>* last_sign_us = nullptr;
+  std::atomic<uint64_t>* sign_failures = nullptr;
   bool abandon_on_stop = true;
 };
 
@@ -130,6 +133,7 @@ struct Stream::Impl {
   Clock::time_point staging_first;
   uint64_t next_index = 0;
   bool closing = false;
+  bool writer_done = false;  // the writer thread has left its loop: nothing more becomes durable
   bool roll_requested = false;
   Status failed;
   std::deque<SignedBody> signed_ready;
@@ -173,6 +177,11 @@ struct Stream::Impl {
     log("<2>stream " + name + " stopped: " + st.to_string());
     space_cv.notify_all();
     writer_cv.notify_all();
+    {
+      // wait_durable() checks `failed` under durable_mu: take it so the wake-up
+      // cannot fall between a waiter's check and its wait.
+      std::lock_guard<std::mutex> lk(durable_mu);
+    }
     durable_cv.notify_all();
     return st;
   }
@@ -191,17 +200,27 @@ struct Stream::Impl {
   }
 
   // Reaps completions in order. block: wait up to timeout_us for at least one.
+  // Every reported write leaves in_flight, also after a failed one: the
+  // DurableWriter reports a failure together with every later write, and
+  // dropping those reports would leave in_flight waiting for them forever
+  // (wait_all() would spin).
   Status reap(bool block, int64_t timeout_us) {
     std::vector<io::DurableWriter::Done> done;
-    LS_RETURN_IF_ERROR(writer->reap(block, timeout_us, done));
+    Status ring = writer->reap(block, timeout_us, done);
+    Status first;
     for (const auto& d : done) {
       LS_ASSERT(!in_flight.empty() && in_flight.front().tag == d.tag);
       InFlight w = in_flight.front();
       in_flight.pop_front();
-      if (!d.status.ok()) return d.status.with_context("write to " + w.seg->path);
+      if (!first.ok()) continue;  // nothing after a failed write is durable
+      if (!d.status.ok()) {
+        first = d.status.with_context("write to " + w.seg->path);
+        continue;
+      }
       on_durable(w);
     }
-    return ok_status();
+    if (!first.ok()) return first;
+    return ring;
   }
 
   Status wait_all() {
@@ -297,6 +316,8 @@ struct Stream::Impl {
     job.snapshot = snap;
     job.stream = name;
     job.heads = &heads;
+    job.last_sign_us = &last_sign_us;
+    job.sign_failures = &sign_failures;
     job.done = [this](Result<SignedBody> r) {
       if (!r.ok()) return;  // the signer only gives up on stop; records stay unsigned
       {
@@ -544,7 +565,11 @@ void Stream::Impl::writer_loop() {
     // the signer, or the batch delay / checkpoint timers.
     int64_t timeout_us = 50000;
     if (!in_flight.empty()) {
-      st = reap(true, std::min<int64_t>(timeout_us, 1000));
+      // Producers cannot wake a wait on the ring: when a batch could start now
+      // (records staged and a write slot free), poll briefly so a batch that fills
+      // meanwhile goes out within ~100 us instead of after the next completion.
+      bool could_start = staged > 0 && batches_in_flight < opt.writes_in_flight_max && !free_buffers.empty();
+      st = reap(true, could_start ? 100 : 1000);
       if (!st.ok()) {
         (void)fail(st);
         break;
@@ -577,8 +602,14 @@ void Stream::Impl::writer_loop() {
   {
     std::lock_guard<std::mutex> lk(mu);
     closing = true;
+    writer_done = true;
   }
   space_cv.notify_all();
+  {
+    // Under durable_mu, so a waiter between its predicate and its wait cannot
+    // miss this wake-up.
+    std::lock_guard<std::mutex> lk(durable_mu);
+  }
   durable_cv.notify_all();
 }
 
@@ -710,58 +741,78 @@ Status Stream::Impl::recover() {
     return ok_status();
   }
 
-  // An open segment. First: was the previous one left unsealed by a crash in a roll?
-  if (seq > 0 && std::binary_search(seqs.begin(), seqs.end(), seq - 1)) {
-    LS_ASSIGN_OR_RETURN(std::vector<uint8_t> pb, env->read_file(path_of(seq - 1)));
+  // An open segment. First: were segments before it left unsealed by a crash in
+  // a roll? Rolls do not wait for seals, so several may be: every segment from
+  // the oldest unsealed one on. They are sealed oldest first, so the head chain
+  // runs through them in order.
+  std::vector<uint64_t> unsealed;  // newest first
+  for (uint64_t k = seq; k > 0 && std::binary_search(seqs.begin(), seqs.end(), k - 1); --k) {
+    LS_ASSIGN_OR_RETURN(std::vector<uint8_t> pb, env->read_file(path_of(k - 1)));
     LS_ASSIGN_OR_RETURN(SegmentState prev, read_segment_state(pb));
-    if (!prev.sealed) {
-      // Segment seq's header names the roll point: the chain there and the tree
-      // size. After it the previous segment may hold checkpoint frames (signed
-      // before its seal, written after the roll) and a torn tail (the seal's
-      // write); never a batch, since roll() waits for every write first.
-      const SegmentState::Boundary* roll_point = nullptr;
-      for (const auto& b : prev.since_last_batch) {
-        if (b.chain == state->header.prev_chain) roll_point = &b;
-      }
-      auto next_start = merkle::MerkleFrontier::from(state->header.first_index, state->header.frontier);
-      if (roll_point == nullptr || prev.frontier.size() != state->header.first_index || !next_start.ok() ||
-          next_start->root() != prev.frontier.root()) {
-        return data_loss("segment " + path_of(seq - 1) + " is unsealed and does not end where segment " +
-                         std::to_string(seq) + " begins; run `logseal verify`");
-      }
-      HeadState hs;
-      if (prev.last_head) {
-        hs = HeadState{*prev.last_head, prev.last_head_seq + 1};
-      } else {
-        LS_ASSIGN_OR_RETURN(hs, heads_before(seq - 1));
-      }
-      // The seal covers the segment up to the roll point, so it links to the
-      // next header exactly as a seal written by roll() does.
-      Snapshot snap{CheckpointKind::kSeal, seq - 1, prev.header.first_index, prev.frontier.size(),
-                    prev.frontier.root(), roll_point->chain, roll_point->offset};
-      LS_ASSIGN_OR_RETURN(SignedBody sb, sign_now(snap, &hs));
-      Segment ps;
-      ps.seq = seq - 1;
-      ps.path = path_of(seq - 1);
-      LS_ASSIGN_OR_RETURN(ps.file, env->open_append(ps.path));
-      ps.offset = prev.cut_offset;
-      ps.frame_seq = prev.frame_seq;
-      ps.chain = prev.chain;
-      ps.tree_end = prev.frontier.size();
-      ps.first_index = prev.header.first_index;
-      if (prev.cut_offset < prev.file_bytes) LS_RETURN_IF_ERROR(cut_torn_tail(&ps, pb, prev));
-      LS_RETURN_IF_ERROR(write_signed_frame(&ps, sb));
-      ps.file.reset();
-      LS_RETURN_IF_ERROR(env->make_read_only(ps.path));
-      (void)env->make_immutable(ps.path);
-      LS_RETURN_IF_ERROR(env->sync_dir(dir));
-      log("<4>stream " + name + ": sealed segment " + std::to_string(seq - 1) + " left open by a crash");
+    if (prev.sealed) break;
+    unsealed.push_back(k - 1);
+  }
+  std::optional<HeadState> running;  // the head chain after the last seal written here
+  for (auto it = unsealed.rbegin(); it != unsealed.rend(); ++it) {
+    uint64_t k = *it;
+    LS_ASSIGN_OR_RETURN(std::vector<uint8_t> pb, env->read_file(path_of(k)));
+    LS_ASSIGN_OR_RETURN(SegmentState prev, read_segment_state(pb));
+    SegmentHeader next_header;
+    if (k + 1 == seq) {
+      next_header = state->header;
+    } else {
+      LS_ASSIGN_OR_RETURN(std::vector<uint8_t> nb, env->read_file(path_of(k + 1)));
+      LS_ASSIGN_OR_RETURN(next_header, decode_header(nb));
+    }
+    // The next segment's header names the roll point: the chain there and the
+    // tree size. After it this segment may hold checkpoint frames (signed before
+    // its seal, written after the roll) and a torn tail (the seal's write);
+    // never a batch, since roll() waits for every write first.
+    const SegmentState::Boundary* roll_point = nullptr;
+    for (const auto& b : prev.since_last_batch) {
+      if (b.chain == next_header.prev_chain) roll_point = &b;
+    }
+    auto next_start = merkle::MerkleFrontier::from(next_header.first_index, next_header.frontier);
+    if (roll_point == nullptr || prev.frontier.size() != next_header.first_index || !next_start.ok() ||
+        next_start->root() != prev.frontier.root()) {
+      return data_loss("segment " + path_of(k) + " is unsealed and does not end where segment " +
+                       std::to_string(k + 1) + " begins; run `logseal verify`");
+    }
+    HeadState hs;
+    if (prev.last_head) {
+      hs = HeadState{*prev.last_head, prev.last_head_seq + 1};
+    } else if (running) {
+      hs = *running;
+    } else {
+      LS_ASSIGN_OR_RETURN(hs, heads_before(k));
+    }
+    // The seal covers the segment up to the roll point, so it links to the
+    // next header exactly as a seal written by roll() does.
+    Snapshot snap{CheckpointKind::kSeal, k, prev.header.first_index, prev.frontier.size(),
+                  prev.frontier.root(), roll_point->chain, roll_point->offset};
+    LS_ASSIGN_OR_RETURN(SignedBody sb, sign_now(snap, &hs));
+    Segment ps;
+    ps.seq = k;
+    ps.path = path_of(k);
+    LS_ASSIGN_OR_RETURN(ps.file, env->open_append(ps.path));
+    ps.offset = prev.cut_offset;
+    ps.frame_seq = prev.frame_seq;
+    ps.chain = prev.chain;
+    ps.tree_end = prev.frontier.size();
+    ps.first_index = prev.header.first_index;
+    if (prev.cut_offset < prev.file_bytes) LS_RETURN_IF_ERROR(cut_torn_tail(&ps, pb, prev));
+    LS_RETURN_IF_ERROR(write_signed_frame(&ps, sb));
+    ps.file.reset();
+    LS_RETURN_IF_ERROR(env->make_read_only(ps.path));
+    (void)env->make_immutable(ps.path);
+    LS_RETURN_IF_ERROR(env->sync_dir(dir));
+    log("<4>stream " + name + ": sealed segment " + std::to_string(k) + " left open by a crash");
+    running = hs;
+    if (!state->last_head) {
       state->last_signed_body = sb.body;
       state->last_signed_signature = sb.signature;
-      if (!state->last_head) {
-        heads = hs;
-        self->signed_size_.store(prev.frontier.size());
-      }
+      heads = hs;
+      self->signed_size_.store(prev.frontier.size());
     }
   }
 
@@ -878,7 +929,10 @@ bool Stream::wait_durable(uint64_t index, std::chrono::milliseconds timeout) {
   return s.durable_cv.wait_for(lk, timeout, [&] {
     if (durable_size_.load(std::memory_order_acquire) > index) return true;
     std::lock_guard<std::mutex> g(s.mu);
-    return !s.failed.ok() || (s.closing && !s.thread.joinable());
+    // Not s.thread.joinable(): close() may be joining the thread right now, and
+    // the thread object is not safe to read then (nor does its joinable() turn
+    // false before the join returns, which left waiters asleep until timeout).
+    return !s.failed.ok() || s.writer_done;
   }) && durable_size_.load(std::memory_order_acquire) > index;
 }
 
@@ -1026,6 +1080,7 @@ void Store::signer_loop() {
     }
     if (!st.ok()) {
       failures++;
+      if (job->sign_failures != nullptr) job->sign_failures->fetch_add(1, std::memory_order_relaxed);
       log("<3>signer failed for stream " + job->stream + " (attempt " + std::to_string(failures) +
           "): " + st.to_string() + "; ingest continues, the records are signed when the signer is back");
       std::unique_lock<std::mutex> lk(sign_mu_);
@@ -1033,7 +1088,10 @@ void Store::signer_loop() {
       continue;
     }
     failures = 0;
-    (void)t0;
+    if (job->last_sign_us != nullptr) {
+      job->last_sign_us->store(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count(),
+                               std::memory_order_relaxed);
+    }
     std::unique_ptr<SignJob> owned;
     {
       std::lock_guard<std::mutex> lk(sign_mu_);
@@ -1078,7 +1136,14 @@ Status Store::close() {
   }
   sign_cv_.notify_all();
   if (signer_thread_.joinable()) signer_thread_.join();
-  streams.clear();
+  {
+    // The Streams live on until the Store is destroyed: a caller may still be
+    // inside wait_durable() or append() on another thread (they return false or
+    // FailedPrecondition now); destroying the Streams here would pull them from
+    // under it. stream() refuses to hand them out again (closed_).
+    std::lock_guard<std::mutex> lk(mu_);
+    streams_ = std::move(streams);
+  }
   return first;
 }
 
