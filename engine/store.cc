@@ -749,7 +749,13 @@ Status Stream::Impl::recover() {
   for (uint64_t k = seq; k > 0 && std::binary_search(seqs.begin(), seqs.end(), k - 1); --k) {
     LS_ASSIGN_OR_RETURN(std::vector<uint8_t> pb, env->read_file(path_of(k - 1)));
     LS_ASSIGN_OR_RETURN(SegmentState prev, read_segment_state(pb));
-    if (prev.sealed) break;
+    if (prev.sealed) {
+      // A crash between writing this seal and making the file read-only leaves
+      // it writable: finish that now (both calls are idempotent).
+      (void)env->make_read_only(path_of(k - 1));
+      if (store->options_.immutable_segments) (void)env->make_immutable(path_of(k - 1));
+      break;
+    }
     unsealed.push_back(k - 1);
   }
   std::optional<HeadState> running;  // the head chain after the last seal written here
