@@ -311,6 +311,28 @@ TEST_F(VerifyTest, TruncatedMidFrame) {
   EXPECT_EQ(finding_of("truncated")->offset, static_cast<int64_t>(b.offset));
 }
 
+// A live logseald: its last write (or a new segment's header) is still landing.
+// verify --allow-unsigned-tail reads up to it and says so; without the flag, and
+// anywhere but the last segment, it stays a finding.
+TEST_F(VerifyTest, LastWriteInProgressIsAcceptedOnlyWithAllowUnsignedTail) {
+  size_t last = segs_.size() - 1;
+  FrameInfo b = frame(last, FrameType::kBatch, -1);
+  file(last).resize(b.offset + 100);
+  VerifyOptions o;
+  o.allow_unsigned_tail = true;
+  EXPECT_TRUE(kinds(o).empty()) << describe(report_);
+  EXPECT_FALSE(report_.streams.at(0).notes.empty());
+  expect_kind("truncated");  // without the flag
+}
+
+TEST_F(VerifyTest, WriteInProgressInANonLastSegmentIsStillAFinding) {
+  FrameInfo b = frame(1, FrameType::kBatch);
+  file(1).resize(b.offset + 100);
+  VerifyOptions o;
+  o.allow_unsigned_tail = true;
+  expect_kind("truncated", o);
+}
+
 TEST_F(VerifyTest, TruncatedInsideAFrameHeader) {
   FrameInfo b = frame(1, FrameType::kBatch);
   file(1).resize(b.offset + 20);
