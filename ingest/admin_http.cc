@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 
 #include "ingest/net_address.h"
 
@@ -55,11 +56,17 @@ void AdminHttp::run() {
       continue;
     }
     active_.fetch_add(1);
-    std::thread([this, fd] {
-      serve(fd);
-      ::close(fd);
+    try {
+      std::thread([this, fd] {
+        serve(fd);
+        ::close(fd);
+        active_.fetch_sub(1);
+      }).detach();
+    } catch (const std::system_error&) {
+      // No thread to be had (EAGAIN under resource exhaustion): refuse this one.
       active_.fetch_sub(1);
-    }).detach();
+      ::close(fd);
+    }
   }
 }
 

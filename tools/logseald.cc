@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <toml++/toml.h>
+#include <type_traits>
 #include <vector>
 
 #include "engine/store.h"
@@ -132,15 +133,25 @@ Status load_toml(const std::string& path, Config& c) {
 }
 
 std::string prometheus(engine::Store& store, const ingest::SyslogServer* server) {
-  std::ostringstream o;
-  o << "# HELP logseal_stream_records_total Records appended to a stream.\n# TYPE logseal_stream_records_total counter\n";
+  // Plain string appends: this runs on the admin HTTP threads, also when the
+  // process is out of descriptors; nothing here needs iostreams.
+  std::string o;
+  o.reserve(8192);
+  auto num = [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) {
+      char b[64];
+      std::snprintf(b, sizeof b, "%.3f", v);
+      return std::string(b);
+    } else {
+      return std::to_string(v);
+    }
+  };
   std::vector<std::pair<std::string, engine::StreamStats>> stats;
   for (engine::Stream* s : store.open_streams()) stats.emplace_back(s->name(), s->stats());
   auto metric = [&](const char* name, const char* type, const char* help, auto get) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
-    for (auto& [n, st] : stats) o << name << "{stream=\"" << n << "\"} " << get(st) << "\n";
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (auto& [n, st] : stats) o += std::string(name) + "{stream=\"" + n + "\"} " + num(get(st)) + "\n";
   };
-  o.str("");
   metric("logseal_stream_records_total", "counter", "Records appended to the stream.", [](auto& s) { return s.records; });
   metric("logseal_stream_durable_records", "gauge", "Records durable on disk.", [](auto& s) { return s.durable_records; });
   metric("logseal_stream_signed_records", "gauge", "Records covered by a signed checkpoint on disk.",
@@ -158,10 +169,10 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
   metric("logseal_signer_failures_total", "counter", "Failed signing attempts.", [](auto& s) { return s.sign_failures; });
   if (server != nullptr) {
     auto lmetric = [&](const char* name, const char* type, const char* help, auto get) {
-      o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+      o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
       for (auto& m : server->metrics()) {
-        o << name << "{listener=\"" << m->name << "\",kind=\"" << m->kind << "\",stream=\"" << m->stream << "\"} "
-          << get(*m) << "\n";
+        o += std::string(name) + "{listener=\"" + m->name + "\",kind=\"" + m->kind + "\",stream=\"" + m->stream +
+             "\"} " + num(get(*m)) + "\n";
       }
     };
     lmetric("logseal_listener_messages_total", "counter", "Messages received and appended.",
@@ -173,11 +184,12 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
             [](auto& m) { return m.connections_total.load(); });
     lmetric("logseal_listener_connections_open", "gauge", "Connections open.",
             [](auto& m) { return m.connections_open.load(); });
-    o << "# HELP logseal_listener_drops_total Messages or connections cut, refused or lost, by cause.\n"
-      << "# TYPE logseal_listener_drops_total counter\n";
+    o += "# HELP logseal_listener_drops_total Messages or connections cut, refused or lost, by cause.\n"
+         "# TYPE logseal_listener_drops_total counter\n";
     for (auto& m : server->metrics()) {
       auto line = [&](const char* cause, uint64_t v) {
-        o << "logseal_listener_drops_total{listener=\"" << m->name << "\",cause=\"" << cause << "\"} " << v << "\n";
+        o += "logseal_listener_drops_total{listener=\"" + m->name + "\",cause=\"" + cause + "\"} " +
+             std::to_string(v) + "\n";
       };
       line("truncated", m->truncated.load());
       line("framing_error", m->framing_errors.load());
@@ -188,7 +200,7 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
       line("append_error", m->append_errors.load());
     }
   }
-  return o.str();
+  return o;
 }
 
 }  // namespace
