@@ -164,18 +164,22 @@ size_t encoded_record_bytes(const RecordView& r) {
   return 4 + kRecFixedBytes + r.source.size() + r.fields.size() + r.raw.size();
 }
 
+void encode_record_fixed(const RecordView& r, uint8_t* out) {
+  out[kRecKind] = static_cast<uint8_t>(r.kind);
+  out[kRecFlags] = r.flags;
+  put_u16(out + kRecSourceLen, static_cast<uint16_t>(r.source.size()));
+  put_u32(out + kRecFieldsLen, static_cast<uint32_t>(r.fields.size()));
+  put_u32(out + kRecRawLen, static_cast<uint32_t>(r.raw.size()));
+  put_u64(out + kRecReceivedNs, static_cast<uint64_t>(r.received_ns));
+}
+
 void encode_record(const RecordView& r, uint8_t* out) {
   LS_ASSERT(r.source.size() <= UINT16_MAX);
   size_t rec_bytes = kRecFixedBytes + r.source.size() + r.fields.size() + r.raw.size();
   LS_ASSERT(rec_bytes <= kRecordBytesMax);
   put_u32(out, static_cast<uint32_t>(rec_bytes));
   uint8_t* rec = out + 4;
-  rec[kRecKind] = static_cast<uint8_t>(r.kind);
-  rec[kRecFlags] = r.flags;
-  put_u16(rec + kRecSourceLen, static_cast<uint16_t>(r.source.size()));
-  put_u32(rec + kRecFieldsLen, static_cast<uint32_t>(r.fields.size()));
-  put_u32(rec + kRecRawLen, static_cast<uint32_t>(r.raw.size()));
-  put_u64(rec + kRecReceivedNs, static_cast<uint64_t>(r.received_ns));
+  encode_record_fixed(r, rec);
   uint8_t* q = rec + kRecFixedBytes;
   // An empty string_view may have a null data(); memcpy from null is undefined
   // even for zero bytes.

@@ -239,6 +239,8 @@ bool frame_body_checksum_ok(const uint8_t* frame, uint32_t span_bytes);
 
 // Record encoding in a batch body. Returns bytes written (4 + record size).
 size_t encoded_record_bytes(const RecordView& r);
+// Writes the kRecFixedBytes fixed part of a record (what the leaf hash starts with).
+void encode_record_fixed(const RecordView& r, uint8_t* out);
 void encode_record(const RecordView& r, uint8_t* out);
 // Record bytes (without the u32 prefix), as hashed into the leaf.
 Result<RecordView> decode_record(std::span<const uint8_t> record);

@@ -30,13 +30,7 @@ Hash32 record_leaf(const RecordView& r) {
   thread_local Sha256 h;
   uint8_t fixed[1 + kRecFixedBytes];
   fixed[0] = 0x00;
-  uint8_t* p = fixed + 1;
-  p[kRecKind] = static_cast<uint8_t>(r.kind);
-  p[kRecFlags] = r.flags;
-  put_u16(p + kRecSourceLen, static_cast<uint16_t>(r.source.size()));
-  put_u32(p + kRecFieldsLen, static_cast<uint32_t>(r.fields.size()));
-  put_u32(p + kRecRawLen, static_cast<uint32_t>(r.raw.size()));
-  put_u64(p + kRecReceivedNs, static_cast<uint64_t>(r.received_ns));
+  encode_record_fixed(r, fixed + 1);
   h.update(fixed, sizeof fixed);
   h.update(r.source.data(), r.source.size());
   h.update(r.fields.data(), r.fields.size());

@@ -32,7 +32,7 @@ constexpr size_t kRecvBufferBytes = 16 * 1024;  // 4 MiB per thread in all
 constexpr int kBufferGroup = 1;
 constexpr size_t kUdpDatagramBytesMax = 65536;
 
-enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpIgnore = 4, kOpSend = 5, kOpEvent = 6 };
+enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpSend = 5, kOpEvent = 6 };
 uint64_t tag(Op op, uint64_t id) { return (static_cast<uint64_t>(op) << 56) | id; }
 Op tag_op(uint64_t t) { return static_cast<Op>(t >> 56); }
 uint64_t tag_id(uint64_t t) { return t & ((1ull << 56) - 1); }
@@ -84,7 +84,6 @@ struct SyslogServer::Worker {
   size_t br_bytes = 0;
   std::vector<char> recv_mem;
   std::thread thread;
-  Status start_error;
 
   struct Udp {
     msghdr msg{};
