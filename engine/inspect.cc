@@ -56,6 +56,14 @@ Result<std::string> inspect_segment(std::span<const uint8_t> file, bool json) {
              << to_hex(head_of(sf->body)) << "\",\"time\":" << json_escape(rfc3339_ns(b->time_ns))
              << ",\"signer\":\"" << hsm::signer_kind_name(b->signer_kind) << "\",\"key_id\":\"" << to_hex(b->key_id)
              << "\"";
+          if (b->signer_kind == hsm::SignerKind::kTpm) {
+            const hsm::Evidence& e = b->evidence;
+            t << "\n      tpm counter " << e.nv_counter << " clock " << e.tpm_clock_ms << " ms reset "
+              << e.tpm_reset_count << " restart " << e.tpm_restart_count << " safe " << unsigned{e.tpm_safe};
+            js << ",\"tpm\":{\"nv_counter\":" << e.nv_counter << ",\"clock_ms\":" << e.tpm_clock_ms
+               << ",\"reset_count\":" << e.tpm_reset_count << ",\"restart_count\":" << e.tpm_restart_count
+               << ",\"safe\":" << (e.tpm_safe ? "true" : "false") << "}";
+          }
         }
       }
     }

@@ -1026,6 +1026,11 @@ std::vector<Stream*> Store::open_streams() {
   return out;
 }
 
+Status Store::signer_status() const {
+  std::lock_guard<std::mutex> lk(sign_mu_);
+  return signer_status_;
+}
+
 void Store::enqueue_sign(SignJob job) {
   {
     std::lock_guard<std::mutex> lk(sign_mu_);
@@ -1036,6 +1041,8 @@ void Store::enqueue_sign(SignJob job) {
 
 void Store::signer_loop() {
   unsigned failures = 0;
+  std::string last_failure;
+  Clock::time_point last_failure_log{};
   while (true) {
     SignJob* job = nullptr;
     {
@@ -1081,11 +1088,30 @@ void Store::signer_loop() {
     if (!st.ok()) {
       failures++;
       if (job->sign_failures != nullptr) job->sign_failures->fetch_add(1, std::memory_order_relaxed);
-      log("<3>signer failed for stream " + job->stream + " (attempt " + std::to_string(failures) +
-          "): " + st.to_string() + "; ingest continues, the records are signed when the signer is back");
+      // A TPM that is gone stays gone for a while: say so at once, then only
+      // when the reason changes or once a minute, not at every retry.
+      std::string why = st.to_string();
+      if (why != last_failure || Clock::now() - last_failure_log > std::chrono::seconds(60)) {
+        log("<3>signer failed for stream " + job->stream + " (attempt " + std::to_string(failures) +
+            "): " + why + "; ingest continues, the records are signed when the signer is back");
+        last_failure = why;
+        last_failure_log = Clock::now();
+      }
+      {
+        std::lock_guard<std::mutex> lk(sign_mu_);
+        signer_status_ = st;
+      }
       std::unique_lock<std::mutex> lk(sign_mu_);
       sign_cv_.wait_for(lk, std::chrono::milliseconds(std::min(1000u, 50u * failures)), [&] { return sign_stop_; });
       continue;
+    }
+    if (failures > 0) {
+      {
+        std::lock_guard<std::mutex> lk(sign_mu_);
+        signer_status_ = ok_status();
+      }
+      log("<5>signer is back for stream " + job->stream + " after " + std::to_string(failures) + " failed attempts");
+      last_failure.clear();
     }
     failures = 0;
     if (job->last_sign_us != nullptr) {

@@ -151,6 +151,9 @@ class Store {
 
   const std::string& data_dir() const { return data_dir_; }
   hsm::Signer& signer() { return *signer_; }
+  // OK unless the signer's last attempt failed (then its error): the TPM is gone
+  // or refuses. Ingest goes on meanwhile; /healthz reports this.
+  Status signer_status() const;
   void log(const std::string& line) const;
 
  private:
@@ -169,10 +172,11 @@ class Store {
   std::map<std::string, std::unique_ptr<Stream>> streams_;
   bool closed_ = false;
 
-  std::mutex sign_mu_;
+  mutable std::mutex sign_mu_;
   std::condition_variable sign_cv_;
   std::deque<std::unique_ptr<SignJob>> sign_queue_;
   bool sign_stop_ = false;
+  Status signer_status_;  // guarded by sign_mu_
   std::thread signer_thread_;
 };
 

@@ -330,6 +330,28 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
     };
     std::map<uint64_t, const SegmentSummary*> by_header_seq;
     const SignedInfo* last_signed = nullptr;
+    // A TPM key's NV counter goes up by one or more at every signature and never
+    // back, and its clock only goes back after a power loss (safe = 0, reset
+    // count up): along the head chain, either going backwards means signatures
+    // from two histories were put together. Keyed by key id.
+    std::map<Hash32, const SignedInfo*> last_tpm;
+    auto check_tpm_evidence = [&](const SignedInfo& si, const SegmentSummary* seg) {
+      if (si.body.signer_kind != hsm::SignerKind::kTpm) return;
+      auto [it, fresh] = last_tpm.try_emplace(si.body.key_id, &si);
+      if (fresh) return;
+      const hsm::Evidence& p = it->second->body.evidence;
+      const hsm::Evidence& c = si.body.evidence;
+      if (c.nv_counter <= p.nv_counter) {
+        finding("tpm-rollback", seg, static_cast<int64_t>(si.offset),
+                "TPM counter " + std::to_string(c.nv_counter) + " is not above the previous checkpoint's " +
+                    std::to_string(p.nv_counter) + " (same key): this checkpoint was signed before the one it follows");
+      } else if (c.tpm_clock_ms < p.tpm_clock_ms && !(c.tpm_safe == 0 && c.tpm_reset_count > p.tpm_reset_count)) {
+        finding("tpm-rollback", seg, static_cast<int64_t>(si.offset),
+                "TPM clock " + std::to_string(c.tpm_clock_ms) + " ms is before the previous checkpoint's " +
+                    std::to_string(p.tpm_clock_ms) + " ms (same key) without a power loss in between");
+      }
+      it->second = &si;
+    };
     uint64_t expected_seq = 0;
     for (size_t i = 0; i < sc.segments.size(); ++i) {
       SegmentSummary& s = sc.segments[i];
@@ -400,6 +422,7 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
           }
         }
         sr.checkpoints++;
+        check_tpm_evidence(si, &s);
       }
       if (!s.signed_frames.empty()) {
         last_signed = &s.signed_frames.back();
@@ -440,8 +463,28 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
           if (to_hex(si.head) == to_hex(head_of(a.body_bytes))) found = true;
         }
       }
+      // With a TPM key, a checkpoint signed after the anchor (a higher counter)
+      // that does not continue it shows writing went on from an older copy.
+      const SignedInfo* after = nullptr;
+      if (!found && a.body.signer_kind == hsm::SignerKind::kTpm) {
+        for (auto& s : sc.segments) {
+          for (auto& si : s.signed_frames) {
+            if (after == nullptr && si.body.key_id == a.body.key_id && si.body.signer_kind == hsm::SignerKind::kTpm &&
+                si.body.evidence.nv_counter > a.body.evidence.nv_counter) {
+              after = &si;
+            }
+          }
+        }
+      }
       if (found) {
         sr.notes.push_back("anchor at " + std::to_string(a.body.tree_size) + " records is part of the chain");
+      } else if (after != nullptr) {
+        finding("rollback", nullptr, -1,
+                "the data was rolled back to an older copy and writing went on: the checkpoint at " +
+                    std::to_string(after->body.tree_size) + " records has TPM counter " +
+                    std::to_string(after->body.evidence.nv_counter) + ", signed after the anchor (counter " +
+                    std::to_string(a.body.evidence.nv_counter) + ", " + std::to_string(a.body.tree_size) +
+                    " records), yet the anchor's checkpoint is not in its history");
       } else if (a.body.tree_size > sr.records) {
         // Not by segment count: a rewritten history may hold more records in
         // fewer segments than the anchor's, and that is a rollback, not a cut.
@@ -505,6 +548,11 @@ std::string format_anchor(std::span<const uint8_t> body_bytes, std::span<const u
   o << "time-ns: " << b->time_ns << "\n";
   o << "key-id: " << to_hex(b->key_id) << "\n";
   o << "signer: " << hsm::signer_kind_name(b->signer_kind) << "\n";
+  if (b->signer_kind == hsm::SignerKind::kTpm) {
+    o << "tpm-counter: " << b->evidence.nv_counter << "\n";
+    o << "tpm-clock: " << b->evidence.tpm_clock_ms << " ms, reset " << b->evidence.tpm_reset_count << ", restart "
+      << b->evidence.tpm_restart_count << ", safe " << unsigned{b->evidence.tpm_safe} << "\n";
+  }
   o << "body: " << base64_encode(body_bytes) << "\n";
   o << "signature: " << base64_encode(signature) << "\n";
   return o.str();

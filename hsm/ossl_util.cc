@@ -137,4 +137,64 @@ Result<std::string> read_small_file(const std::string& path, size_t max_bytes) {
   return out;
 }
 
+// Creates every missing component of dir. New directories are 0700: the leaf
+// one holds a private key, and a parent we had to invent is ours alone too.
+Status make_dirs(const std::string& dir) {
+  if (dir.empty()) return invalid_argument("empty key directory");
+  for (size_t pos = 1;; ++pos) {
+    pos = dir.find('/', pos);
+    std::string part = dir.substr(0, pos);
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      return errno_status("mkdir " + part, errno);
+    }
+    if (pos == std::string::npos) break;
+  }
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return errno_status("stat " + dir, errno);
+  if (!S_ISDIR(st.st_mode)) return failed_precondition(dir + " is not a directory");
+  return ok_status();
+}
+
+static Status write_all_fsync(int fd, const std::string& path, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t n = ::write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_status("write " + path, errno);
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) return errno_status("fsync " + path, errno);
+  return ok_status();
+}
+
+// Writes a new file with exactly `mode` (fchmod, because umask may have cut
+// bits from the create mode). exclusive: fail with AlreadyExists rather than
+// touch an existing file. On failure nothing is left behind.
+Status write_new_file(const std::string& path, const char* data, size_t len, mode_t mode,
+                      bool exclusive) {
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC);
+  int fd = ::open(path.c_str(), flags, mode);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EEXIST) return Status(Code::kAlreadyExists, path + " exists; refusing to overwrite a key");
+    return errno_status("create " + path, e);
+  }
+  Status st = ::fchmod(fd, mode) == 0 ? write_all_fsync(fd, path, data, len)
+                                      : errno_status("fchmod " + path, errno);
+  if (::close(fd) != 0 && st.ok()) st = errno_status("close " + path, errno);
+  if (!st.ok()) ::unlink(path.c_str());
+  return st;
+}
+
+// Makes the new directory entries durable, not only the file contents.
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open " + dir, errno);
+  Status st = ::fsync(fd) == 0 ? ok_status() : errno_status("fsync " + dir, errno);
+  ::close(fd);
+  return st;
+}
+
 }  // namespace logseal::hsm::internal

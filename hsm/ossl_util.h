@@ -47,4 +47,14 @@ std::string spki_pem(const std::vector<uint8_t>& der);
 // cleanses it if it holds a secret.
 Result<std::string> read_small_file(const std::string& path, size_t max_bytes);
 
+// Creates every missing component of dir, new ones 0700 (they hold keys).
+Status make_dirs(const std::string& dir);
+
+// Writes a new file with exactly `mode`, fsynced. exclusive: AlreadyExists
+// rather than touch an existing file. On failure nothing is left behind.
+Status write_new_file(const std::string& path, const char* data, size_t len, unsigned mode, bool exclusive);
+
+// Makes new directory entries durable.
+Status fsync_dir(const std::string& dir);
+
 }  // namespace logseal::hsm::internal

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "hsm/soft_signer.h"
+#include "hsm/tpm_signer.h"
 
 namespace logseal::hsm {
 
@@ -28,7 +29,7 @@ Result<std::unique_ptr<Signer>> open_signer(const std::string& spec) {
     return invalid_argument("unknown signer kind \"" + kind + "\" (expected soft or tpm)");
   }
   if (path.empty()) return invalid_argument("signer spec \"" + spec + "\" has no key file");
-  if (kind == "tpm") return unimplemented("the TPM signer is not built yet");
+  if (kind == "tpm") return load_tpm_signer(path, default_tcti());
   return load_soft_signer(path);
 }
 

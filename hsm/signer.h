@@ -44,8 +44,9 @@ class Signer {
   virtual Result<std::vector<uint8_t>> sign_digest(const Hash32& digest) = 0;
 };
 
-// Builds a signer from a spec "soft:KEYFILE" (or "tpm:KEYFILE" once the TPM signer
-// exists). InvalidArgument for an unknown kind, NotFound / DataLoss for key files.
+// Builds a signer from a spec "soft:KEYFILE" or "tpm:KEYFILE" (the TPM reached through
+// $LOGSEAL_TCTI, default device:/dev/tpmrm0). InvalidArgument for an unknown kind,
+// NotFound / DataLoss for key files, the TPM signer's errors (hsm/tpm_signer.h).
 Result<std::unique_ptr<Signer>> open_signer(const std::string& spec);
 
 // A signer wrapper for tests and the benchmark's slow-signer mode: sleeps delay_ms

@@ -66,66 +66,6 @@ class SoftSigner final : public Signer {
   Hash32 key_id_;
 };
 
-// Creates every missing component of dir. New directories are 0700: the leaf
-// one holds a private key, and a parent we had to invent is ours alone too.
-Status make_dirs(const std::string& dir) {
-  if (dir.empty()) return invalid_argument("empty key directory");
-  for (size_t pos = 1;; ++pos) {
-    pos = dir.find('/', pos);
-    std::string part = dir.substr(0, pos);
-    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
-      return errno_status("mkdir " + part, errno);
-    }
-    if (pos == std::string::npos) break;
-  }
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) return errno_status("stat " + dir, errno);
-  if (!S_ISDIR(st.st_mode)) return failed_precondition(dir + " is not a directory");
-  return ok_status();
-}
-
-Status write_all_fsync(int fd, const std::string& path, const char* data, size_t len) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_status("write " + path, errno);
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return errno_status("fsync " + path, errno);
-  return ok_status();
-}
-
-// Writes a new file with exactly `mode` (fchmod, because umask may have cut
-// bits from the create mode). exclusive: fail with AlreadyExists rather than
-// touch an existing file. On failure nothing is left behind.
-Status write_new_file(const std::string& path, const char* data, size_t len, mode_t mode,
-                      bool exclusive) {
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC);
-  int fd = ::open(path.c_str(), flags, mode);
-  if (fd < 0) {
-    int e = errno;
-    if (e == EEXIST) return Status(Code::kAlreadyExists, path + " exists; refusing to overwrite a key");
-    return errno_status("create " + path, e);
-  }
-  Status st = ::fchmod(fd, mode) == 0 ? write_all_fsync(fd, path, data, len)
-                                      : errno_status("fchmod " + path, errno);
-  if (::close(fd) != 0 && st.ok()) st = errno_status("close " + path, errno);
-  if (!st.ok()) ::unlink(path.c_str());
-  return st;
-}
-
-// Makes the new directory entries durable, not only the file contents.
-Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno_status("open " + dir, errno);
-  Status st = ::fsync(fd) == 0 ? ok_status() : errno_status("fsync " + dir, errno);
-  ::close(fd);
-  return st;
-}
-
 // Encrypted PEMs are not supported; without this callback OpenSSL would prompt
 // on the controlling terminal, which a daemon must never do.
 int no_password(char*, int, int, void*) { return -1; }
@@ -139,7 +79,7 @@ struct Cleanser {
 }  // namespace
 
 Result<Hash32> soft_keygen(const std::string& dir) {
-  LS_RETURN_IF_ERROR(make_dirs(dir));
+  LS_RETURN_IF_ERROR(internal::make_dirs(dir));
   const std::string key_path = dir + "/" + kKeyFile;
   const std::string pub_path = dir + "/" + kPubFile;
 
@@ -160,10 +100,10 @@ Result<Hash32> soft_keygen(const std::string& dir) {
 
   // O_EXCL makes the existence check and the create one step: two keygens
   // racing cannot both win, and an existing key is never overwritten.
-  LS_RETURN_IF_ERROR(write_new_file(key_path, pem, static_cast<size_t>(pem_len), 0600, true));
+  LS_RETURN_IF_ERROR(internal::write_new_file(key_path, pem, static_cast<size_t>(pem_len), 0600, true));
   const std::string pub_pem = internal::spki_pem(der);
-  Status st = write_new_file(pub_path, pub_pem.data(), pub_pem.size(), 0644, false);
-  if (st.ok()) st = fsync_dir(dir);
+  Status st = internal::write_new_file(pub_path, pub_pem.data(), pub_pem.size(), 0644, false);
+  if (st.ok()) st = internal::fsync_dir(dir);
   if (!st.ok()) {
     // Either both files describe the new key or neither exists: a private key
     // without its public half would make the next keygen fail AlreadyExists.

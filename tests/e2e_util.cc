@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <regex>
@@ -931,7 +932,8 @@ Daemon::~Daemon() {
   if (!config_.config_file.empty()) {
     argv.insert(argv.end(), {"--config", config_.config_file});
   } else {
-    argv.insert(argv.end(), {"--data-dir", config_.data_dir, "--signer", "soft:" + config_.key_pem, "--checkpoint-ms",
+    argv.insert(argv.end(), {"--data-dir", config_.data_dir, "--signer",
+                             config_.signer.empty() ? "soft:" + config_.key_pem : config_.signer, "--checkpoint-ms",
                              std::to_string(config_.checkpoint_ms)});
     for (const auto& l : config_.listeners) {
       switch (l.kind) {
@@ -957,6 +959,7 @@ Daemon::~Daemon() {
   o.stdout_path = log_path_;
   o.stderr_path = log_path_;
   o.nofile_limit = config_.nofile_limit;
+  o.env = config_.env;
   child_ = Child::spawn(argv, o);
   if (!child_.started()) return ::testing::AssertionFailure() << "could not spawn " << argv[0];
   auto line = wait_for_line(log_path_, "logseald: ready", timeout, &child_);
@@ -1113,6 +1116,82 @@ std::string RsyslogProcess::render(const std::string& tmpl, const std::map<std::
 std::optional<int> RsyslogProcess::stop(Millis timeout) {
   if (!child_.started()) return std::nullopt;
   return child_.stop(SIGTERM, timeout);
+}
+
+// ---- swtpm -------------------------------------------------------------------------
+
+namespace {
+// True when 127.0.0.1:port can be bound for TCP right now.
+bool free_port_is(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a = loopback(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
+Swtpm::Swtpm(std::string state_dir) : dir_(std::move(state_dir)) {}
+
+Swtpm::~Swtpm() { stop(); }
+
+bool Swtpm::available() {
+  return !find_program("swtpm").empty() && !find_program("swtpm_ioctl").empty() &&
+         !find_program("tpm2_startup").empty();
+}
+
+::testing::AssertionResult Swtpm::start(Millis timeout) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  // Two adjacent ports: the swtpm TCTI talks to P and to P+1 for control.
+  for (int attempt = 0; attempt < 50 && port_ == 0; ++attempt) {
+    uint16_t p = free_port(true);
+    if (p != 0 && p < 65535 && free_port_is(p + 1)) port_ = p;
+  }
+  if (port_ == 0) return ::testing::AssertionFailure() << "no two adjacent free ports for swtpm";
+  std::string p = std::to_string(port_), c = std::to_string(port_ + 1);
+  SpawnOptions so;
+  so.stdout_path = dir_ + "/swtpm.log";
+  so.stderr_path = dir_ + "/swtpm.log";
+  child_ = Child::spawn({find_program("swtpm"), "socket", "--tpm2", "--server",
+                         "type=tcp,port=" + p + ",bindaddr=127.0.0.1", "--ctrl",
+                         "type=tcp,port=" + c + ",bindaddr=127.0.0.1", "--tpmstate", "dir=" + dir_, "--flags",
+                         "not-need-init,startup-clear", "--log", "file=" + dir_ + "/swtpm.log,level=1"},
+                        so);
+  if (!child_.started()) return ::testing::AssertionFailure() << "swtpm did not start";
+  // The control port answers without taking the one command connection.
+  if (!wait_until([&] { return port_accepts(static_cast<uint16_t>(port_ + 1)) || !child_.running(); }, timeout) ||
+      !child_.running()) {
+    return ::testing::AssertionFailure() << "swtpm is not listening on " << c << ": " << read_file(dir_ + "/swtpm.log");
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string Swtpm::tcti() const { return "swtpm:host=127.0.0.1,port=" + std::to_string(port_); }
+
+RunResult Swtpm::tool(std::vector<std::string> argv) {
+  argv.insert(argv.begin() + 1, {"-T", tcti()});
+  argv[0] = find_program(argv[0]);
+  return run(argv, Millis(30000), "", {"TSS2_LOG=all+none"});
+}
+
+::testing::AssertionResult Swtpm::reboot() {
+  RunResult r = tool({"tpm2_shutdown", "-c"});
+  if (r.exit_code != 0) return ::testing::AssertionFailure() << "tpm2_shutdown: " << describe(r);
+  r = run({find_program("swtpm_ioctl"), "--tcp", "127.0.0.1:" + std::to_string(port_ + 1), "-i"});
+  if (r.exit_code != 0) return ::testing::AssertionFailure() << "swtpm_ioctl -i: " << describe(r);
+  r = tool({"tpm2_startup", "-c"});
+  if (r.exit_code != 0) return ::testing::AssertionFailure() << "tpm2_startup: " << describe(r);
+  return ::testing::AssertionSuccess();
+}
+
+void Swtpm::stop() {
+  if (!child_.started() || !child_.running()) return;
+  // Orderly: without TPM2_Shutdown the next start counts an unorderly shutdown.
+  (void)tool({"tpm2_shutdown", "-c"});
+  (void)run({find_program("swtpm_ioctl"), "--tcp", "127.0.0.1:" + std::to_string(port_ + 1), "-s"}, Millis(5000));
+  if (!child_.wait(Millis(5000))) child_.kill_and_reap();
 }
 
 }  // namespace logseal::e2e

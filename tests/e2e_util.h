@@ -238,6 +238,8 @@ struct ListenerConfig {
 struct DaemonConfig {
   std::string data_dir;
   std::string key_pem;  // soft key
+  std::string signer;   // a full --signer spec (e.g. tpm:KEYFILE); overrides key_pem
+  std::vector<std::string> env;  // "K=V" for logseald's environment
   std::vector<ListenerConfig> listeners;
   bool http = true;
   unsigned checkpoint_ms = 200;
@@ -321,6 +323,33 @@ class RsyslogProcess {
 
  private:
   std::string dir_, conf_, pidfile_, log_path_;
+  Child child_;
+};
+
+// A private TPM 2.0 simulator: `swtpm socket` on 127.0.0.1 with its own state
+// directory and two adjacent free ports (commands on P, control on P+1, as the
+// swtpm TCTI expects), run as our child and stopped by its PID. swtpm serves one
+// connection at a time: run tpm2-tools only while no logseal process holds it.
+class Swtpm {
+ public:
+  explicit Swtpm(std::string state_dir);  // absolute path, created if needed
+  ~Swtpm();                                // stop()
+  static bool available();                 // swtpm, swtpm_ioctl and tpm2-tools installed
+
+  ::testing::AssertionResult start(Millis timeout = Millis(10000));
+  std::string tcti() const;  // "swtpm:host=127.0.0.1,port=P"
+  // Runs a tpm2-tools command against this TPM (-T added), quiet TSS logging.
+  RunResult tool(std::vector<std::string> argv);
+  // Simulated reboot: orderly shutdown, re-init, Startup(CLEAR). PCRs reset;
+  // keys and NV survive.
+  ::testing::AssertionResult reboot();
+  // Orderly TPM2_Shutdown, then swtpm's own shutdown; SIGKILL if it lingers.
+  void stop();
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string dir_;
+  uint16_t port_ = 0;
   Child child_;
 };
 

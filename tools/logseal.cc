@@ -20,6 +20,7 @@
 #include "hsm/public_key.h"
 #include "hsm/signer.h"
 #include "hsm/soft_signer.h"
+#include "hsm/tpm_signer.h"
 #include "ingest/backfill.h"
 #include "io/env.h"
 
@@ -61,11 +62,25 @@ void write_all(const void* data, size_t len) {
 
 // ---- keygen ------------------------------------------------------------------
 
-int cmd_keygen(const std::string& signer, const std::string& out) {
+int cmd_keygen(const std::string& signer, const std::string& out, const std::string& tcti, const std::string& pcrs) {
   if (signer == "tpm") {
-    return fail(unimplemented("the TPM signer is not built into this version yet; use --signer soft for development"));
+    hsm::TpmKeygenOptions opt;
+    opt.tcti = tcti;
+    if (!pcrs.empty()) {
+      auto list = hsm::parse_pcr_list(pcrs);
+      if (!list.ok()) return fail(list.status());
+      opt.pcrs = list.value();
+    }
+    auto id = hsm::tpm_keygen(out, opt);
+    if (!id.ok()) return fail(id.status());
+    std::printf("%s\n", to_hex(id.value()).c_str());
+    std::fprintf(stderr, "wrote %s/signing-key.pem (TPM-wrapped: usable only by this TPM%s) and %s/signing-key.pub.pem\n",
+                 out.c_str(), pcrs.empty() ? "" : (", and only while PCRs " + pcrs + " keep their values").c_str(),
+                 out.c_str());
+    return kExitOk;
   }
   if (signer != "soft") return fail(invalid_argument("--signer must be tpm or soft"));
+  if (!pcrs.empty()) return fail(invalid_argument("--pcrs applies to --signer tpm only"));
   auto id = hsm::soft_keygen(out);
   if (!id.ok()) return fail(id.status());
   std::printf("%s\n", to_hex(id.value()).c_str());
@@ -374,7 +389,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
-  if (*keygen) return cmd_keygen(keygen_signer, keygen_out);
+  if (*keygen) return cmd_keygen(keygen_signer, keygen_out, keygen_tcti, keygen_pcrs);
   if (*ing) return cmd_ingest(in_dir, in_stream, in_signer, in_format, in_files, in_flags);
   if (*ver) return cmd_verify(v_dir, v_keys, v_anchors, v_json, v_jobs, v_allow_unsigned, v_require_tpm);
   if (*ins) return cmd_inspect(i_path, i_json);

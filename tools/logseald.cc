@@ -167,6 +167,9 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
   metric("logseal_signer_last_sign_ms", "gauge", "Duration of the last checkpoint signature.",
          [](auto& s) { return s.last_sign_ms; });
   metric("logseal_signer_failures_total", "counter", "Failed signing attempts.", [](auto& s) { return s.sign_failures; });
+  o += std::string("# HELP logseal_signer_up 1 when the signer's last attempt succeeded, 0 while it fails.\n"
+                   "# TYPE logseal_signer_up gauge\nlogseal_signer_up{kind=\"") +
+       hsm::signer_kind_name(store.signer().kind()) + "\"} " + (store.signer_status().ok() ? "1" : "0") + "\n";
   if (server != nullptr) {
     auto lmetric = [&](const char* name, const char* type, const char* help, auto get) {
       o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
@@ -336,6 +339,11 @@ int main(int argc, char** argv) {
         Status hs = s->health();
         if (!hs.ok()) return hs.with_context("stream " + s->name());
       }
+      // Records keep arriving and stay durable, but new ones are not covered
+      // by a signature until the signer is back.
+      Status ss = st->signer_status();
+      if (!ss.ok()) return ss.with_context(std::string("signer (") + hsm::signer_kind_name(st->signer().kind()) +
+                                           ") failing; records are durable but not yet signed");
       return ok_status();
     };
     h.checkpoint = [st](const std::string& name) -> Result<std::string> {
