@@ -6,8 +6,18 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <map>
 #include <set>
 #include <sstream>
@@ -709,6 +719,188 @@ TEST(PgLogfile, MalformedInputNamesRecordAndByte) {
             std::string::npos);
   PgJsonlogReader big(16);
   EXPECT_EQ(big.feed("{\"message\":\"0123456789abcdef\"}\n", ignore).code(), Code::kResourceExhausted);
+}
+
+// ---------------------------------------------------------------------------
+// A real PostgreSQL 15 with pgaudit, started here: a private cluster on a unix
+// socket only (no TCP), as user nobody when the test runs as root (initdb refuses
+// root). Its csvlog and jsonlog are read back and every AUDIT record of the
+// workload is checked against the SQL that was sent.
+
+constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
+
+// Runs argv (as nobody when root), stdout/stderr to log; returns the PID.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) {
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+  }
+  if (::getuid() == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(126);
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
+int run(const std::vector<std::string>& argv, const std::string& log) {
+  pid_t pid = spawn(argv, log);
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class RealPostgres : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* f : {"initdb", "postgres", "psql", "pg_isready"}) {
+      if (::access((std::string(kPgBin) + "/" + f).c_str(), X_OK) != 0) {
+        GTEST_SKIP() << "PostgreSQL 15 not installed (" << kPgBin << "/" << f
+                     << "); scripts/install-deps installs postgresql-15 postgresql-15-pgaudit";
+      }
+    }
+    if (::access("/usr/lib/postgresql/15/lib/pgaudit.so", R_OK) != 0) {
+      GTEST_SKIP() << "pgaudit not installed; scripts/install-deps installs postgresql-15-pgaudit";
+    }
+    char tmpl[] = "/tmp/logseal-pgaudit-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+    if (::getuid() == 0) {
+      ASSERT_EQ(::chown(dir_.c_str(), 65534, 65534), 0);
+    }
+    log_ = dir_ + "/test.log";
+    ASSERT_EQ(run({std::string(kPgBin) + "/initdb", "-D", dir_ + "/data", "-U", "postgres", "--auth=trust",
+                   "--no-sync", "-E", "UTF8", "--locale=C"},
+                  log_),
+              0)
+        << "initdb failed; see " << log_;
+    std::ofstream conf(dir_ + "/data/postgresql.conf", std::ios::app);
+    conf << "listen_addresses = ''\n"
+         << "unix_socket_directories = '" << dir_ << "'\n"
+         << "port = 5432\n"
+         << "shared_preload_libraries = 'pgaudit'\n"
+         << "logging_collector = on\n"
+         << "log_destination = 'csvlog,jsonlog'\n"
+         << "log_directory = '" << dir_ << "/log'\n"
+         << "log_filename = 'pg.log'\n"
+         << "lc_messages = 'C'\n"
+         << "pgaudit.log = 'all'\n"
+         << "pgaudit.log_relation = on\n"
+         << "pgaudit.log_parameter = on\n"
+         << "pgaudit.log_rows = on\n"
+         << "pgaudit.log_catalog = off\n";
+    conf.close();
+    pid_ = spawn({std::string(kPgBin) + "/postgres", "-D", dir_ + "/data"}, log_);
+    ASSERT_GT(pid_, 0);
+    bool ready = false;
+    for (int i = 0; i < 300 && !ready; ++i) {
+      ready = run({std::string(kPgBin) + "/pg_isready", "-q", "-h", dir_, "-p", "5432"}, log_) == 0;
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(ready) << "postgres did not start; see " << log_;
+  }
+
+  void TearDown() override {
+    stop();
+    if (!dir_.empty() && !HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGINT);  // fast shutdown; the logging collector flushes first
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string dir_, log_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(RealPostgres, CsvlogAndJsonlogOfAWorkload) {
+  const std::string create = "CREATE TABLE t1 (id int PRIMARY KEY, name text, note text);";
+  const std::string insert = "INSERT INTO t1 VALUES (1, 'Zoë 東京', 'says \"hi\", then ''bye''');";
+  const std::string select = "SELECT id,\n\tname\n  FROM t1\n WHERE note LIKE '%,%';";
+  const std::string prepare = "PREPARE q (int, text) AS SELECT * FROM t1 WHERE id = $1 AND name <> $2;";
+  const std::string execute = "EXECUTE q(1, 'a,b \"c\" ''d''');";
+  const std::string update = "UPDATE t1 SET note = E'line1\\nline2' WHERE id = 1;";
+  {
+    std::ofstream sql(dir_ + "/workload.sql");
+    for (const std::string* s : {&create, &insert, &select, &prepare, &execute, &update}) sql << *s << "\n";
+  }
+  ASSERT_EQ(run({std::string(kPgBin) + "/psql", "-X", "-q", "-h", dir_, "-p", "5432", "-U", "postgres", "-d",
+                 "postgres", "-v", "ON_ERROR_STOP=1", "-f", dir_ + "/workload.sql"},
+                log_),
+            0)
+      << "psql failed; see " << log_;
+  stop();
+
+  std::string csv, json;
+  ASSERT_TRUE(read_file(dir_ + "/log/pg.csv", csv)) << dir_;
+  ASSERT_TRUE(read_file(dir_ + "/log/pg.json", json)) << dir_;
+  std::vector<Collected> from_csv = read_csvlog(csv, 4096);
+  std::vector<Collected> from_json = read_jsonlog(json, 4096);
+  ASSERT_EQ(from_csv.size(), from_json.size());
+  std::vector<Collected> audits;
+  for (size_t i = 0; i < from_csv.size(); ++i) {
+    EXPECT_EQ(from_csv[i].audit_error, "") << from_csv[i].text;
+    EXPECT_EQ(from_json[i].audit_error, "") << from_json[i].text;
+    ASSERT_EQ(from_csv[i].audit, from_json[i].audit) << from_csv[i].text;
+    if (!from_csv[i].audit) continue;
+    expect_same_audit(from_csv[i], from_json[i], from_csv[i].text);
+    audits.push_back(from_csv[i]);
+  }
+  auto find = [&](const std::string& statement, const std::string& command) -> const Collected* {
+    for (const Collected& c : audits) {
+      if (c.statement == statement && c.command == command) return &c;
+    }
+    ADD_FAILURE() << "no AUDIT record with command " << command << " and statement " << statement;
+    return nullptr;
+  };
+  if (const Collected* c = find(create, "CREATE TABLE")) {
+    EXPECT_EQ(c->class_name, "DDL");
+    EXPECT_EQ(c->object_name, "");  // no object on session DDL with log_catalog off
+    EXPECT_EQ(c->user, "postgres");
+    EXPECT_EQ(c->database, "postgres");
+    EXPECT_EQ(c->application, "psql");
+    EXPECT_EQ(c->client, "[local]");
+  }
+  if (const Collected* c = find(insert, "INSERT")) {
+    EXPECT_EQ(c->class_name, "WRITE");
+    EXPECT_EQ(c->object_type, "TABLE");
+    EXPECT_EQ(c->object_name, "public.t1");
+    EXPECT_EQ(c->parameter, "<none>");
+  }
+  if (const Collected* c = find(select, "SELECT")) {
+    EXPECT_EQ(c->class_name, "READ");
+  }
+  if (const Collected* c = find(update, "UPDATE")) {
+    EXPECT_EQ(c->class_name, "WRITE");
+  }
+  bool with_parameters = false;
+  for (const Collected& c : audits) {
+    if (c.statement != prepare || c.parameter == "<none>") continue;
+    with_parameters = true;
+    Result<std::vector<std::string>> p = split_audit_parameters(c.parameter);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    EXPECT_EQ(*p, (std::vector<std::string>{"1", "a,b \"c\" 'd'"}));
+  }
+  EXPECT_TRUE(with_parameters) << "no AUDIT record of the prepared statement with its parameters";
+  // pgaudit.log_rows = on: every record carries a row count.
+  for (const Collected& c : audits) {
+    Result<AuditRecord> r = parse_audit(c.message);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->has_rows) << c.message;
+    if (c.command == "INSERT" && c.statement == insert) {
+      EXPECT_EQ(r->rows, 1);
+    }
+  }
 }
 
 }  // namespace
