@@ -193,8 +193,10 @@ Result<RecordView> decode_record(std::span<const uint8_t> rec) {
   if (rec.size() < kRecFixedBytes) return data_loss("record is shorter than its fixed part");
   const uint8_t* p = rec.data();
   RecordView r;
-  if (p[kRecKind] != static_cast<uint8_t>(RecordKind::kLog)) return data_loss("record kind is unknown");
-  r.kind = RecordKind::kLog;
+  if (p[kRecKind] != static_cast<uint8_t>(RecordKind::kLog) && p[kRecKind] != static_cast<uint8_t>(RecordKind::kKeyRotation)) {
+    return data_loss("record kind is unknown");
+  }
+  r.kind = static_cast<RecordKind>(p[kRecKind]);
   r.flags = p[kRecFlags];
   if ((r.flags & ~kRecordFlagsKnown) != 0) return data_loss("record has unknown flags");
   uint64_t source_len = get_u16(p + kRecSourceLen);

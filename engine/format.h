@@ -82,7 +82,9 @@ inline constexpr size_t kRecReceivedNs = 12;  // i64 unix ns
 inline constexpr size_t kRecFixedBytes = 20;  // then source, fields, raw
 inline constexpr size_t kRecordBytesMax = 16u << 20;
 
-enum class RecordKind : uint8_t { kLog = 1 };
+// kKeyRotation: raw is a key rotation statement (docs/FORMAT.md section 5.2,
+// engine/key_rotation.h): the stream's signing key hands over to a new key.
+enum class RecordKind : uint8_t { kLog = 1, kKeyRotation = 2 };
 
 // The fields of a record are empty, a JSON object (first byte '{'), or a syslog
 // view: offsets into the raw bytes, so parsed syslog fields cost 64 bytes per

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/export.h"
+#include "engine/key_rotation.h"
 #include "engine/merkle.h"
 #include "engine/segment_reader.h"
 #include "hsm/sha256.h"
@@ -46,6 +47,24 @@ struct SegmentSummary {
   uint64_t recoveries = 0;
   std::vector<std::string> notes;
   std::vector<Finding> findings;
+  // Key rotation statements met in this segment, with their record index.
+  struct Rotation {
+    uint64_t offset = 0;
+    uint64_t index = 0;
+    KeyRotation statement;
+  };
+  std::vector<Rotation> rotations;
+  // Signatures by keys the auditor did not give: checked once the key rotation
+  // statements of every segment are known (the key may have been handed over).
+  struct Deferred {
+    uint64_t offset = 0;
+    Hash32 key_id{};
+    Hash32 head{};
+    std::vector<uint8_t> signature;
+    bool seal = false;
+    uint64_t tree_size = 0;
+  };
+  std::vector<Deferred> deferred;
 };
 
 const hsm::PublicKey* find_key(const VerifyOptions& o, const Hash32& key_id) {
@@ -133,6 +152,15 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
       Status st = for_each_record(f.body, h.record_count, [&](std::span<const uint8_t> rec) {
         auto r = decode_record(rec);
         if (!r.ok()) return r.status().with_context("record " + std::to_string(index));
+        if (r->kind == RecordKind::kKeyRotation) {
+          auto kr = decode_key_rotation(as_bytes(r->raw));
+          if (!kr.ok()) return kr.status().with_context("record " + std::to_string(index));
+          if (kr->stream != stream) {
+            return data_loss("record " + std::to_string(index) + ": key rotation statement names stream '" +
+                             kr->stream + "'");
+          }
+          s.rotations.push_back({f.offset, index, std::move(kr).value()});
+        }
         frontier.append(merkle::leaf_hash(rec));
         ++index;
         return ok_status();
@@ -193,7 +221,8 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
       }
       const hsm::PublicKey* key = find_key(opt, b.key_id);
       if (key == nullptr) {
-        finding("unknown-key", off, "signed by key " + to_hex(b.key_id) + ", which is not among the given public keys");
+        s.deferred.push_back({f.offset, b.key_id, head_of(sf->body),
+                              std::vector<uint8_t>(sf->signature.begin(), sf->signature.end()), is_seal, b.tree_size});
       } else if (!key->verify_digest(head_of(sf->body), sf->signature)) {
         finding("bad-signature", off, std::string(is_seal ? "seal" : "checkpoint") + " signature does not verify");
       }
@@ -310,6 +339,86 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
   worker();
   for (auto& t : threads) t.join();
   if (!io_failure.ok()) return io_failure;
+
+  // Key rotation: a statement signed by a trusted key makes its new key trusted.
+  // Repeated until nothing changes, so a chain of rotations is followed from the
+  // first key alone, in whatever order the streams hold them.
+  std::vector<hsm::PublicKey> handed_over;
+  auto lookup = [&](const Hash32& id) -> const hsm::PublicKey* {
+    if (const hsm::PublicKey* k = find_key(opt, id)) return k;
+    for (const auto& k : handed_over) {
+      if (k.key_id() == id) return &k;
+    }
+    return nullptr;
+  };
+  auto seg_finding = [](SegmentSummary& s, const std::string& stream, std::string kind, uint64_t offset,
+                        std::string msg, int64_t rec) {
+    Finding f;
+    f.kind = std::move(kind);
+    f.file = s.path;
+    f.offset = static_cast<int64_t>(offset);
+    f.stream = stream;
+    f.segment = static_cast<int64_t>(s.header_ok ? s.header.segment_seq : s.file_seq);
+    f.record_index = rec;
+    f.message = std::move(msg);
+    s.findings.push_back(std::move(f));
+  };
+  std::set<const KeyRotation*> rotations_done;
+  // Where each stream hands over to each key: a checkpoint of that stream signed
+  // by the new key must come after it (streams made later have no statement).
+  std::map<std::pair<std::string, Hash32>, uint64_t> handed_at;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& sc : streams) {
+      for (auto& s : sc.segments) {
+        for (auto& r : s.rotations) {
+          if (rotations_done.count(&r.statement) != 0) continue;
+          const hsm::PublicKey* old_key = lookup(r.statement.old_key_id);
+          if (old_key == nullptr) continue;
+          rotations_done.insert(&r.statement);
+          progress = true;
+          Hash32 digest = sha256(encode_key_rotation_body(r.statement));
+          auto new_key = hsm::PublicKey::from_der(r.statement.new_key_der);
+          if (!old_key->verify_digest(digest, r.statement.signature)) {
+            seg_finding(s, sc.name, "bad-signature", r.offset, "key rotation statement's signature does not verify",
+                        static_cast<int64_t>(r.index));
+          } else if (!new_key.ok()) {
+            seg_finding(s, sc.name, "bad-record", r.offset,
+                        "key rotation statement names an unusable key: " + new_key.status().message(),
+                        static_cast<int64_t>(r.index));
+          } else {
+            s.notes.push_back(s.path + ": record " + std::to_string(r.index) + " hands key " +
+                              to_hex(r.statement.old_key_id) + " over to key " + to_hex(new_key->key_id()) + " (" +
+                              hsm::signer_kind_name(r.statement.new_kind) + ")");
+            auto at = handed_at.try_emplace({sc.name, new_key->key_id()}, r.index).first;
+            at->second = std::min(at->second, r.index);
+            if (lookup(new_key->key_id()) == nullptr) handed_over.push_back(std::move(new_key).value());
+          }
+        }
+      }
+    }
+  }
+  for (auto& sc : streams) {
+    for (auto& s : sc.segments) {
+      for (auto& d : s.deferred) {
+        const hsm::PublicKey* key = lookup(d.key_id);
+        if (key == nullptr) {
+          seg_finding(s, sc.name, "unknown-key", d.offset,
+                      "signed by key " + to_hex(d.key_id) +
+                          ", which is not among the given public keys nor handed over to by one of them",
+                      -1);
+        } else if (!key->verify_digest(d.head, d.signature)) {
+          seg_finding(s, sc.name, "bad-signature", d.offset,
+                      std::string(d.seal ? "seal" : "checkpoint") + " signature does not verify", -1);
+        } else if (auto at = handed_at.find({sc.name, d.key_id}); at != handed_at.end() && d.tree_size <= at->second) {
+          seg_finding(s, sc.name, "unknown-key", d.offset,
+                      "signed by key " + to_hex(d.key_id) + " before record " + std::to_string(at->second) +
+                          " handed the stream over to it",
+                      -1);
+        }
+      }
+    }
+  }
 
   // Links between segments, the head chain, coverage.
   for (auto& sc : streams) {
@@ -513,7 +622,7 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       f.message = "the anchor names stream '" + a.body.stream + "', which is not in the data directory";
       report.findings.push_back(f);
     }
-    const hsm::PublicKey* key = find_key(opt, a.body.key_id);
+    const hsm::PublicKey* key = lookup(a.body.key_id);
     if (key == nullptr) {
       Finding f;
       f.kind = "unknown-key";

@@ -321,5 +321,41 @@ TEST_F(TpmTest, RollbackIsReportedGivenALaterAnchor) {
   EXPECT_NE(v.out.find("TPM counter"), std::string::npos) << v.out;
 }
 
+// Key rotation with TPM keys: the old key signs the hand-over; verify follows it
+// with only the first public key.
+TEST_F(TpmTest, KeyRotationIsFollowedFromTheFirstKey) {
+  TempDir tmp("tpm");
+  Swtpm tpm(tmp.sub("swtpm"));
+  ASSERT_TRUE(tpm.start());
+  const std::string a = tmp.sub("key-a"), b = tmp.sub("key-b"), data = tmp.sub("data");
+  ASSERT_EQ(cli({"keygen", "--signer", "tpm", "--tcti", tpm.tcti(), "--out", a}).exit_code, 0);
+  ASSERT_EQ(cli({"keygen", "--signer", "tpm", "--tcti", tpm.tcti(), "--out", b}).exit_code, 0);
+  for (const std::string stream : {"app", "db"}) {
+    RunResult in = cli({"ingest", data, "--stream", stream, "--signer", "tpm:" + a + "/signing-key.pem", "--tcti",
+                        tpm.tcti(), "--format", "lines"},
+                       lines(0, 100));
+    ASSERT_EQ(in.exit_code, 0) << describe(in);
+  }
+  RunResult rot = cli({"key", "rotate", data, "--signer", "tpm:" + a + "/signing-key.pem", "--new-pubkey",
+                       b + "/signing-key.pub.pem", "--tcti", tpm.tcti()});
+  ASSERT_EQ(rot.exit_code, 0) << describe(rot);
+  RunResult in = cli({"ingest", data, "--stream", "app", "--signer", "tpm:" + b + "/signing-key.pem", "--tcti",
+                      tpm.tcti(), "--format", "lines"},
+                     lines(100, 200));
+  ASSERT_EQ(in.exit_code, 0) << describe(in);
+
+  RunResult v = cli({"verify", data, "--pubkey", a + "/signing-key.pub.pem", "--require-tpm"});
+  EXPECT_EQ(v.exit_code, 0) << describe(v);
+  EXPECT_NE(v.out.find("over to key"), std::string::npos) << v.out;
+  // Only the new key: the records before the hand-over are not vouched for.
+  RunResult vb = cli({"verify", data, "--pubkey", b + "/signing-key.pub.pem"});
+  EXPECT_EQ(vb.exit_code, 1) << describe(vb);
+  EXPECT_NE(vb.out.find("unknown-key"), std::string::npos) << vb.out;
+  // Rotating to the key in use is refused.
+  RunResult same = cli({"key", "rotate", data, "--signer", "tpm:" + b + "/signing-key.pem", "--new-pubkey",
+                        b + "/signing-key.pub.pem", "--tcti", tpm.tcti()});
+  EXPECT_EQ(same.exit_code, 2) << describe(same);
+}
+
 }  // namespace
 }  // namespace logseal::e2e

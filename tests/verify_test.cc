@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "engine/key_rotation.h"
 #include "engine/reader.h"
+#include "hsm/sha256.h"
 #include "engine/store.h"
 #include "io/fake_env.h"
 #include "tests/test_util.h"
@@ -517,6 +519,110 @@ TEST_F(FlipEveryByteTest, SealedSegment) {
 }
 
 TEST_F(FlipEveryByteTest, OpenSegment) { flip_every_byte(1); }
+
+// ---- key rotation and TPM evidence --------------------------------------------
+
+// Appends one key rotation statement (old -> new_pub) to stream, signed by
+// `by` (normally the old key), and closes.
+Status append_rotation(io::Env& env, const TestKey& old_key, std::shared_ptr<hsm::Signer> by, const TestKey& new_key,
+                       const std::string& stream) {
+  KeyRotation k;
+  k.stream = stream;
+  k.old_key_id = old_key.keys[0].key_id();
+  k.new_kind = hsm::SignerKind::kSoft;
+  k.new_key_der = new_key.keys[0].der();
+  k.time_ns = 1700000000000000000;
+  auto sig = by->sign_digest(sha256(encode_key_rotation_body(k)));
+  if (!sig.ok()) return sig.status();
+  k.signature = sig.value();
+  auto store = Store::open(env, kDir, old_key.signer(), small_options());
+  if (!store.ok()) return store.status();
+  auto s = store.value()->stream(stream);
+  if (!s.ok()) return s.status();
+  std::vector<uint8_t> raw = encode_key_rotation(k);
+  std::string fields = key_rotation_fields_json(k);
+  format::RecordView r;
+  r.kind = format::RecordKind::kKeyRotation;
+  r.received_ns = k.time_ns;
+  r.source = "test";
+  r.fields = fields;
+  r.raw = std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size());
+  auto idx = s.value()->append(r);
+  if (!idx.ok()) return idx.status();
+  return store.value()->close();
+}
+
+class KeyRotationTest : public ::testing::Test {
+ protected:
+  TempDir tmp_{"verify_test_rotation"};
+  TestKey a_ = make_soft_key(tmp_.sub("a"));
+  TestKey b_ = make_soft_key(tmp_.sub("b"));
+  TestKey c_ = make_soft_key(tmp_.sub("c"));
+  io::FakeEnv env_{7};
+};
+
+TEST_F(KeyRotationTest, FirstKeyAloneVerifiesAChainOfRotations) {
+  ASSERT_TRUE(ingest(env_, kDir, a_.signer(), small_options(), "app", make_raws(0, 50)).ok());
+  ASSERT_TRUE(append_rotation(env_, a_, a_.signer(), b_, "app").ok());
+  ASSERT_TRUE(ingest(env_, kDir, b_.signer(), small_options(), "app", make_raws(50, 50)).ok());
+  // b hands over to c in turn.
+  ASSERT_TRUE(append_rotation(env_, b_, b_.signer(), c_, "app").ok());
+  ASSERT_TRUE(ingest(env_, kDir, c_.signer(), small_options(), "app", make_raws(100, 50)).ok());
+
+  auto r = verify_report(env_, kDir, a_);
+  EXPECT_TRUE(r.ok()) << describe(r);
+  ASSERT_EQ(r.streams.size(), 1u);
+  EXPECT_EQ(r.streams[0].records, 152u);
+  size_t handovers = 0;
+  for (const auto& n : r.streams[0].notes) handovers += n.find("over to key") != std::string::npos;
+  EXPECT_EQ(handovers, 2u);
+  // The last key alone does not vouch for what came before it.
+  EXPECT_TRUE(has_kind(verify_kinds(env_, kDir, c_), "unknown-key"));
+}
+
+TEST_F(KeyRotationTest, StatementNotSignedByTheOldKeyIsRejected) {
+  ASSERT_TRUE(ingest(env_, kDir, a_.signer(), small_options(), "app", make_raws(0, 50)).ok());
+  // Claims to come from a, but b signed it: b tries to vouch for itself.
+  ASSERT_TRUE(append_rotation(env_, a_, b_.signer(), b_, "app").ok());
+  ASSERT_TRUE(ingest(env_, kDir, b_.signer(), small_options(), "app", make_raws(50, 50)).ok());
+  auto kinds = verify_kinds(env_, kDir, a_);
+  EXPECT_TRUE(has_kind(kinds, "bad-signature"));
+  EXPECT_TRUE(has_kind(kinds, "unknown-key"));  // b's checkpoints stay unvouched
+}
+
+// Evidence as a TPM would give it, scripted: kind TPM, a counter that the test
+// sets, a clock that advances.
+class ScriptedTpmSigner final : public hsm::Signer {
+ public:
+  ScriptedTpmSigner(std::shared_ptr<hsm::Signer> inner, uint64_t first_counter)
+      : inner_(std::move(inner)), counter_(first_counter) {}
+  hsm::SignerKind kind() const override { return hsm::SignerKind::kTpm; }
+  const std::vector<uint8_t>& public_key_der() const override { return inner_->public_key_der(); }
+  const Hash32& key_id() const override { return inner_->key_id(); }
+  Result<hsm::Evidence> evidence() override {
+    hsm::Evidence e;
+    e.nv_counter = counter_++;
+    e.tpm_clock_ms = 1000 + counter_;
+    e.tpm_safe = 1;
+    return e;
+  }
+  Result<std::vector<uint8_t>> sign_digest(const Hash32& d) override { return inner_->sign_digest(d); }
+
+ private:
+  std::shared_ptr<hsm::Signer> inner_;
+  uint64_t counter_;
+};
+
+TEST_F(KeyRotationTest, TpmCounterGoingBackAlongTheChainIsReported) {
+  ASSERT_TRUE(ingest(env_, kDir, std::make_shared<ScriptedTpmSigner>(a_.signer(), 1000), small_options(), "app",
+                     make_raws(0, 50)).ok());
+  auto good = verify_kinds(env_, kDir, a_);
+  EXPECT_TRUE(good.empty());
+  // A later session whose counter is lower: signed before the earlier ones.
+  ASSERT_TRUE(ingest(env_, kDir, std::make_shared<ScriptedTpmSigner>(a_.signer(), 10), small_options(), "app",
+                     make_raws(50, 50)).ok());
+  EXPECT_TRUE(has_kind(verify_kinds(env_, kDir, a_), "tpm-rollback"));
+}
 
 }  // namespace
 }  // namespace logseal::engine

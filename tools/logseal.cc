@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -13,11 +14,13 @@
 
 #include "engine/export.h"
 #include "engine/inspect.h"
+#include "engine/key_rotation.h"
 #include "engine/merkle.h"
 #include "engine/reader.h"
 #include "engine/store.h"
 #include "engine/verify.h"
 #include "hsm/public_key.h"
+#include "hsm/sha256.h"
 #include "hsm/signer.h"
 #include "hsm/soft_signer.h"
 #include "hsm/tpm_signer.h"
@@ -146,6 +149,78 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
   if (!closed.ok()) return fail(closed);
   std::fprintf(stderr, "every record of stream %s is durable and covered by a signed checkpoint\n",
                stream_name.c_str());
+  return kExitOk;
+}
+
+// ---- key rotate ------------------------------------------------------------------
+
+// Hands every stream of DATA_DIR over from the signer's key to a new key: one
+// statement per stream, signed by the old key, sealed into the stream and covered
+// by a checkpoint the old key signs. Run it while logseald is stopped, then start
+// logseald with the new key.
+int cmd_key_rotate(const std::string& data_dir, const std::string& signer_spec, const std::string& new_pub_path,
+                   const std::string& new_kind_name, const std::string& tcti) {
+  hsm::SignerKind new_kind;
+  if (new_kind_name == "tpm") {
+    new_kind = hsm::SignerKind::kTpm;
+  } else if (new_kind_name == "soft") {
+    new_kind = hsm::SignerKind::kSoft;
+  } else {
+    return fail(invalid_argument("--new-kind must be tpm or soft"));
+  }
+  auto new_key = hsm::PublicKey::load_pem_file(new_pub_path);
+  if (!new_key.ok()) return fail(new_key.status().with_context("new public key " + new_pub_path));
+  if (!tcti.empty()) setenv("LOGSEAL_TCTI", tcti.c_str(), 1);
+  auto signer = hsm::open_signer(signer_spec);
+  if (!signer.ok()) return fail(signer.status());
+  if (signer.value()->key_id() == new_key->key_id()) {
+    return fail(invalid_argument("the new key is the key in use; make a new one with `logseal keygen`"));
+  }
+  io::Env& env = io::posix_env();
+  if (!env.is_dir(data_dir)) return fail(not_found("data directory " + data_dir + " does not exist"));
+  auto entries = env.list_dir(data_dir);
+  if (!entries.ok()) return fail(entries.status());
+  // Signed before the store opens: the store's signer thread owns the signer after.
+  std::vector<engine::KeyRotation> statements;
+  for (const auto& name : entries.value()) {
+    if (!format::valid_stream_name(name) || !env.is_dir(data_dir + "/" + name)) continue;
+    engine::KeyRotation k;
+    k.stream = name;
+    k.old_key_id = signer.value()->key_id();
+    k.new_kind = new_kind;
+    k.new_key_der = new_key->der();
+    k.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+    auto sig = signer.value()->sign_digest(sha256(engine::encode_key_rotation_body(k)));
+    if (!sig.ok()) return fail(sig.status().with_context("sign the key rotation statement"));
+    k.signature = std::move(sig).value();
+    statements.push_back(std::move(k));
+  }
+  if (statements.empty()) return fail(not_found("no streams in " + data_dir));
+  auto store = engine::Store::open(env, data_dir, std::move(signer).value(), engine::StoreOptions{});
+  if (!store.ok()) return fail(store.status());
+  for (const auto& k : statements) {
+    auto stream = store.value()->stream(k.stream);
+    if (!stream.ok()) return fail(stream.status());
+    std::vector<uint8_t> raw = engine::encode_key_rotation(k);
+    std::string fields = engine::key_rotation_fields_json(k);
+    format::RecordView r;
+    r.kind = format::RecordKind::kKeyRotation;
+    r.received_ns = k.time_ns;
+    r.source = "logseal:key-rotate";
+    r.fields = fields;
+    r.raw = std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size());
+    auto index = stream.value()->append(r);
+    if (!index.ok()) return fail(index.status().with_context("stream " + k.stream));
+    std::fprintf(stderr, "stream %s: record %llu hands key %s over to %s\n", k.stream.c_str(),
+                 static_cast<unsigned long long>(index.value()), to_hex(k.old_key_id).c_str(),
+                 to_hex(new_key->key_id()).c_str());
+  }
+  Status closed = store.value()->close();
+  if (!closed.ok()) return fail(closed);
+  std::printf("%s\n", to_hex(new_key->key_id()).c_str());
+  std::fprintf(stderr, "every stream is sealed under the old key with its hand-over; start logseald with the new key. "
+                       "Auditors keep verifying with the first public key alone.\n");
   return kExitOk;
 }
 
@@ -327,6 +402,16 @@ int main(int argc, char** argv) {
   keygen->add_option("--tcti", keygen_tcti, "TPM TCTI");
   keygen->add_option("--pcrs", keygen_pcrs, "PCR indexes to bind the key to (TPM only)");
 
+  std::string kr_dir, kr_signer, kr_new_pub, kr_new_kind = "tpm", kr_tcti;
+  auto* key = app.add_subcommand("key", "key management");
+  auto* rot = key->add_subcommand("rotate", "hand every stream over to a new key (logseald stopped)");
+  rot->add_option("DATA_DIR", kr_dir)->required();
+  rot->add_option("--signer", kr_signer, "the key in use: soft:KEYFILE or tpm:KEYFILE")->required();
+  rot->add_option("--new-pubkey", kr_new_pub, "signing-key.pub.pem of the new key (from `logseal keygen`)")->required();
+  rot->add_option("--new-kind", kr_new_kind, "tpm (default) or soft: what kind the new key is");
+  rot->add_option("--tcti", kr_tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
+  key->require_subcommand(1);
+
   std::string in_dir, in_stream, in_signer, in_format;
   std::vector<std::string> in_files;
   StoreFlags in_flags;
@@ -391,6 +476,7 @@ int main(int argc, char** argv) {
   }
   if (*keygen) return cmd_keygen(keygen_signer, keygen_out, keygen_tcti, keygen_pcrs);
   if (*ing) return cmd_ingest(in_dir, in_stream, in_signer, in_format, in_files, in_flags);
+  if (*rot) return cmd_key_rotate(kr_dir, kr_signer, kr_new_pub, kr_new_kind, kr_tcti);
   if (*ver) return cmd_verify(v_dir, v_keys, v_anchors, v_json, v_jobs, v_allow_unsigned, v_require_tpm);
   if (*ins) return cmd_inspect(i_path, i_json);
   if (*exp) return cmd_export(e_dir, e_stream, e_since, e_until, e_format);
