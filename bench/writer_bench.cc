@@ -12,6 +12,12 @@
 //
 // Usage: logseal-bench-writer [--dir DIR] [--mib N] [--sizes 300,4096,65536]
 //                             [--batch-kib N] [--threads N] [--slow-signer-ms N]
+//                             [--signer-compare MS]
+//
+// --signer-compare MS: instead of the disk ceiling, runs the store with the fast
+// soft signer, with the same signer delayed MS per signature (a hardware TPM
+// signs in ~200 ms), and fast again, and prints slow / mean(fast): ingest speed
+// must not depend on the signer.
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
@@ -45,6 +51,7 @@ struct Args {
   size_t batch_kib = 1024;
   unsigned threads = 1;
   unsigned slow_signer_ms = 0;
+  unsigned signer_compare_ms = 0;
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -148,6 +155,7 @@ double raw_nosync_mb_s(const std::string& path, uint64_t total_bytes, size_t chu
 
 struct WriterResult {
   double records_s = 0;
+  double durable_records_s = 0;  // until the last record was durable (not yet signed)
   double payload_mb_s = 0;
   double file_mb_s = 0;
   uint64_t records = 0;
@@ -179,6 +187,7 @@ WriterResult writer_run(const std::string& dir, const std::string& key, size_t r
   uint64_t per_thread = count / a.threads;
   auto t0 = Clock::now();
   std::vector<std::thread> th;
+  std::atomic<uint64_t> last_index{0};
   for (unsigned t = 0; t < a.threads; ++t) {
     th.emplace_back([&, t] {
       format::RecordView r;
@@ -188,17 +197,25 @@ WriterResult writer_run(const std::string& dir, const std::string& key, size_t r
       for (uint64_t i = 0; i < per_thread; ++i) {
         auto idx = stream.value()->append(r);
         if (!idx.ok()) die("append: " + idx.status().to_string());
+        if (i + 1 == per_thread) {
+          uint64_t prev = last_index.load();
+          while (prev < idx.value() && !last_index.compare_exchange_weak(prev, idx.value())) {
+          }
+        }
       }
       (void)t;
     });
   }
   for (auto& t : th) t.join();
+  if (!stream.value()->wait_durable(last_index.load(), std::chrono::minutes(5))) die("records did not become durable");
+  double durable_secs = seconds_since(t0);
   engine::StreamStats st = stream.value()->stats();
   check(store.value()->close(), "close");
   double secs = seconds_since(t0);
   WriterResult r;
   r.records = per_thread * a.threads;
   r.records_s = static_cast<double>(r.records) / secs;
+  r.durable_records_s = static_cast<double>(r.records) / durable_secs;
   r.payload_mb_s = static_cast<double>(r.records * record_bytes) / secs / 1e6;
   r.file_mb_s = static_cast<double>(st.bytes_written) / secs / 1e6;
   r.batches = st.batches;
@@ -222,6 +239,7 @@ int main(int argc, char** argv) {
     else if (k == "--batch-kib") a.batch_kib = std::stoull(val());
     else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(val()));
     else if (k == "--slow-signer-ms") a.slow_signer_ms = static_cast<unsigned>(std::stoul(val()));
+    else if (k == "--signer-compare") a.signer_compare_ms = static_cast<unsigned>(std::stoul(val()));
     else if (k == "--sizes") {
       a.sizes.clear();
       std::string v = val();
@@ -244,6 +262,32 @@ int main(int argc, char** argv) {
   std::string key = keydir + "/signing-key.pem";
   uint64_t total = a.mib << 20;
   size_t chunk = a.batch_kib * 1024;
+  if (a.signer_compare_ms > 0) {
+    std::printf("store with a fast signer vs one delayed %u ms per signature, %llu MiB per run, %u producer "
+                "thread(s); order fast, slow, fast\n",
+                a.signer_compare_ms, static_cast<unsigned long long>(a.mib), a.threads);
+    std::printf("records/s until the last record is durable (ingest speed); in brackets until close() returns,\n"
+                "which also waits for the final signatures (2 x the delay at most)\n");
+    std::printf("%8s %14s %14s %14s %8s %10s %10s %9s\n", "rec_B", "fast1_rec/s", "slow_rec/s", "fast2_rec/s",
+                "ratio", "ckpt_fast", "ckpt_slow", "[ratio]");
+    for (size_t sz : a.sizes) {
+      Args fast = a, slow = a;
+      fast.slow_signer_ms = 0;
+      slow.slow_signer_ms = a.signer_compare_ms;
+      WriterResult f1 = writer_run(a.dir + "/store", key, sz, total, fast);
+      WriterResult sl = writer_run(a.dir + "/store", key, sz, total, slow);
+      WriterResult f2 = writer_run(a.dir + "/store", key, sz, total, fast);
+      double mean = (f1.durable_records_s + f2.durable_records_s) / 2;
+      double mean_closed = (f1.records_s + f2.records_s) / 2;
+      std::printf("%8zu %14.0f %14.0f %14.0f %7.1f%% %10llu %10llu %8.1f%%\n", sz, f1.durable_records_s,
+                  sl.durable_records_s, f2.durable_records_s, 100.0 * sl.durable_records_s / mean,
+                  static_cast<unsigned long long>(f1.checkpoints + f2.checkpoints) / 2,
+                  static_cast<unsigned long long>(sl.checkpoints), 100.0 * sl.records_s / mean_closed);
+      std::fflush(stdout);
+    }
+    std::filesystem::remove_all(keydir);
+    return 0;
+  }
   std::printf("writer vs raw O_DIRECT (RWF_DSYNC, io_uring, 2 in flight), %llu MiB per run, batch %zu KiB, "
               "%u producer thread(s)%s\n",
               static_cast<unsigned long long>(a.mib), a.batch_kib, a.threads,
