@@ -151,10 +151,13 @@ Status verify_pg_reassembly(io::Env& env, const std::string& data_dir, const std
   std::unordered_map<uint64_t, Fragment> held;
   size_t next = 0;
   LS_RETURN_IF_ERROR(engine::for_each_record(env, data_dir, stream, [&](const engine::StoredRecord& r) {
+    bool syslog_view = !r.view.fields.empty() && static_cast<uint8_t>(r.view.fields[0]) == format::kFieldsSyslogView;
     if (claimed.count(r.index) != 0) {
       Fragment& f = held[r.index];
       f.raw.assign(r.view.raw);
-      f.syslog_view = !r.view.fields.empty() && static_cast<uint8_t>(r.view.fields[0]) == format::kFieldsSyslogView;
+      f.syslog_view = syslog_view;
+    } else if (syslog_view && r.view.raw.find("LOG:  AUDIT: ") != std::string_view::npos) {
+      stats.unclaimed_audit_fragments++;
     }
     if (next >= entries.size() || entries[next].index != r.index) return true;
     const Entry& e = entries[next++];

@@ -460,6 +460,7 @@ ruleset(name="forward") {
   EXPECT_EQ(v.exit_code, 0) << describe(v);
   EXPECT_NE(v.out.find(std::to_string(want.size()) + " reassembled PostgreSQL records checked"), std::string::npos)
       << v.out;
+  EXPECT_EQ(v.out.find("no reassembled record names"), std::string::npos) << v.out;
   std::printf("pgaudit e2e: %zu audit records, %zu syslog fragments, %.1f s\n", want.size(), fragments,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
@@ -541,6 +542,7 @@ TEST(PgauditCorpus, ReplayOverThreeTransportsMatchesCsvlog) {
                           }),
             3)
       << v.out;
+  EXPECT_EQ(v.out.find("no reassembled record names"), std::string::npos) << v.out;
 }
 
 }  // namespace

@@ -141,6 +141,21 @@ TEST_F(PgRecords, AuditEntryBecomesOneRecordNamingItsFragments) {
   EXPECT_TRUE(check(&s).empty());
   EXPECT_EQ(s.reassembled_records, 1u);
   EXPECT_EQ(s.fragments, 3u);
+  EXPECT_EQ(s.unclaimed_audit_fragments, 0u);
+}
+
+TEST_F(PgRecords, VerifierCountsAuditFragmentsWithoutTheirRecord) {
+  // As if the daemon died before the AUDIT entry completed: its fragments are
+  // sealed, no record names them; another entry's record exists.
+  PgListenerOptions opt;
+  opt.app_names = {"nothing"};
+  ingest_messages(kMessages, opt);
+  append_raw_records({{"2026-11-26 03:29:35.000 UTC [7] alice@app psql [local] LOG:  duration: 1 ms",
+                       "{\"pg_fragments\":[3],\"pg_flags\":[]}"}});
+  PgVerifyStats s;
+  EXPECT_TRUE(check(&s).empty());
+  EXPECT_EQ(s.reassembled_records, 1u);
+  EXPECT_EQ(s.unclaimed_audit_fragments, 1u);  // [5-1], the start of the AUDIT entry
 }
 
 TEST_F(PgRecords, WrongPrefixGivesRecordsWithPgError) {

@@ -187,6 +187,11 @@ int cmd_verify(const std::string& data_dir, const std::vector<std::string>& pubk
       s.notes.push_back(std::to_string(pg.reassembled_records) + " reassembled PostgreSQL records checked against " +
                         std::to_string(pg.fragments) + " fragments");
     }
+    if (pg.unclaimed_audit_fragments > 0) {
+      s.notes.push_back(std::to_string(pg.unclaimed_audit_fragments) +
+                        " syslog records start an AUDIT entry that no reassembled record names (a daemon stopped "
+                        "before the entry completed?); export --where syslog.msg~=AUDIT shows them");
+    }
   }
   const engine::VerifyReport& r = report.value();
   if (json) {
