@@ -314,11 +314,20 @@ ruleset(name="forward") {
   }
   PgProcess postgres;
   ASSERT_TRUE(postgres.start({std::string(kPgBin) + "/postgres", "-D", pgdir + "/data"}, pglog, hostdev, sock));
+  int exited = -1;
   bool ready = wait_until(
       [&] {
+        exited = postgres.wait(0ms);
+        if (exited != -1) return true;
         return run({std::string(kPgBin) + "/pg_isready", "-q", "-h", pgdir, "-p", "5432"}, 5000ms).exit_code == 0;
       },
       30000ms, 100ms);
+  ASSERT_EQ(exited, -1) << (exited >= 120 && exited <= 126
+                                ? "could not set up PostgreSQL's private /dev (step " + std::to_string(exited - 119) +
+                                      " of unshare, private mounts, bind, tmpfs, links, /dev/shm, /dev/log): the "
+                                      "test needs CAP_SYS_ADMIN to make a mount namespace"
+                                : "postgres exited with " + std::to_string(exited))
+                        << "\n" << read_file(pglog);
   ASSERT_TRUE(ready) << "postgres did not start:\n" << read_file(pglog);
 
   // The workload: roles and grants (as postgres), then alice's DML, COPY, a
