@@ -82,7 +82,7 @@ inline constexpr size_t kRecReceivedNs = 12;  // i64 unix ns
 inline constexpr size_t kRecFixedBytes = 20;  // then source, fields, raw
 inline constexpr size_t kRecordBytesMax = 16u << 20;
 
-// kKeyRotation: raw is a key rotation statement (docs/FORMAT.md section 5.2,
+// kKeyRotation: raw is a key rotation statement (docs/FORMAT.md section 5.3,
 // engine/key_rotation.h): the stream's signing key hands over to a new key.
 enum class RecordKind : uint8_t { kLog = 1, kKeyRotation = 2 };
 

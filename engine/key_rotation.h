@@ -1,4 +1,4 @@
-// Key rotation statements (docs/FORMAT.md section 5.2): a record in the stream,
+// Key rotation statements (docs/FORMAT.md section 5.3): a record in the stream,
 // signed by the key in use, that names the key taking over. A verifier given
 // only the first public key follows the chain of statements to every later key.
 #pragma once

@@ -73,6 +73,8 @@ struct SyslogServer::Worker {
   SyslogServer* server = nullptr;
   ServerOptions opt;
   std::vector<engine::Stream*> streams;  // per listener
+  std::vector<PgStreamIngest*> pg;       // per listener: the stream's PostgreSQL reassembly, or null
+  bool flushes_pg = false;               // this thread runs the reassembly's flush timer
   std::vector<int> fds;                  // per listener: listening TCP socket or UDP socket
   // Per listener: when accept ran out of descriptors or memory, the time (steady
   // clock ns) to re-arm it; 0 while armed. Re-arming at once would spin.
@@ -372,6 +374,9 @@ struct SyslogServer::Worker {
       m.append_errors.fetch_add(1, std::memory_order_relaxed);
       return std::nullopt;
     }
+    // After the append, so the fragment's index is known and below the index of
+    // the entry record built from it.
+    if (pg[l] != nullptr && parsed && pg[l]->wants(f.app_name)) pg[l]->add(f, idx.value(), now_ns);
     m.messages.fetch_add(1, std::memory_order_relaxed);
     m.bytes.fetch_add(msg.size(), std::memory_order_relaxed);
     if (!parsed) m.unparsed.fetch_add(1, std::memory_order_relaxed);
@@ -626,6 +631,7 @@ struct SyslogServer::Worker {
     }
     arm_event();
     auto last_idle_check = std::chrono::steady_clock::now();
+    auto last_pg_flush = last_idle_check;
     bool stopping = false;
     auto stop_deadline = std::chrono::steady_clock::time_point{};
     while (true) {
@@ -663,6 +669,13 @@ struct SyslogServer::Worker {
       if (now - last_idle_check > std::chrono::seconds(1)) {
         check_idle();
         last_idle_check = now;
+      }
+      // PostgreSQL entries whose last fragment is old enough are complete. One
+      // thread runs the timer; the reassembly is shared by all (per-stream lock).
+      if (flushes_pg && now - last_pg_flush > std::chrono::milliseconds(200)) {
+        int64_t wall = unix_now_ns();
+        for (auto& [name, p] : server->pg_) p->flush_due(wall);
+        last_pg_flush = now;
       }
       if (server->stop_.load() && !stopping) {
         stopping = true;
@@ -721,11 +734,36 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
     m->stream = spec.stream;
     s->metrics_.push_back(std::move(m));
   }
+  // One PostgreSQL reassembly per stream (see PgStreamIngest for why not per thread).
+  std::vector<PgStreamIngest*> pg;
+  for (size_t l = 0; l < s->specs_.size(); ++l) {
+    const ListenerSpec& spec = s->specs_[l];
+    if (!spec.pg.enabled) {
+      pg.push_back(nullptr);
+      continue;
+    }
+    auto it = s->pg_.find(spec.stream);
+    if (it == s->pg_.end()) {
+      LS_ASSIGN_OR_RETURN(auto p, PgStreamIngest::create(*streams[l], spec.pg));
+      it = s->pg_.emplace(spec.stream, std::move(p)).first;
+    } else {
+      const PgListenerOptions& a = it->second->options();
+      if (a.log_line_prefix != spec.pg.log_line_prefix || a.app_names != spec.pg.app_names ||
+          a.sequence_numbers != spec.pg.sequence_numbers || a.split_messages != spec.pg.split_messages ||
+          a.flush_ms != spec.pg.flush_ms) {
+        return invalid_argument("listeners of stream " + spec.stream +
+                                " disagree on their PostgreSQL options (pg_*): one reassembly per stream needs one setting");
+      }
+    }
+    pg.push_back(it->second.get());
+  }
   for (unsigned t = 0; t < options.threads; ++t) {
     auto w = std::make_unique<Worker>();
     w->server = s.get();
     w->opt = options;
     w->streams = streams;
+    w->pg = pg;
+    w->flushes_pg = t == 0;
     LS_RETURN_IF_ERROR(w->setup());
     for (size_t l = 0; l < s->specs_.size(); ++l) {
       // The first thread binds the address as given (port 0 gets resolved); the
@@ -774,6 +812,12 @@ void SyslogServer::stop() {
   stop_.store(true);
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
+  }
+  // No fragment arrives any more: what is pending is complete as far as this run
+  // knows. Emitted here, before the caller closes the store, so it is sealed.
+  if (!stopped_) {
+    stopped_ = true;
+    for (auto& [name, p] : pg_) p->flush_all(unix_now_ns());
   }
 }
 

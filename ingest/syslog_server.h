@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "base/status.h"
 #include "engine/store.h"
 #include "ingest/metrics.h"
+#include "ingest/pg_records.h"
 #include "ingest/tls.h"
 
 namespace logseal::ingest {
@@ -35,6 +37,10 @@ struct ListenerSpec {
   // verified client identity (certificate subject and SANs) goes into each
   // record's source.
   std::shared_ptr<TlsContext> tls;
+  // PostgreSQL servers log to this listener: their messages are also fed to the
+  // stream's reassembly (pg_records.h), which adds one record per AUDIT entry.
+  // Listeners sharing a stream must agree on these options.
+  PgListenerOptions pg;
 };
 const char* listener_kind_name(ListenerSpec::Kind k);
 
@@ -56,6 +62,8 @@ class SyslogServer {
   // The bound address of listener i (after port 0 is resolved), e.g. "127.0.0.1:40211".
   std::string bound_address(size_t i) const;
   const std::vector<std::unique_ptr<ListenerMetrics>>& metrics() const { return metrics_; }
+  // The PostgreSQL reassembly of each stream that has one, by stream name.
+  const std::map<std::string, std::unique_ptr<PgStreamIngest>>& pg_streams() const { return pg_; }
 
   struct Worker;
 
@@ -67,7 +75,9 @@ class SyslogServer {
   std::vector<std::string> bound_;
   std::vector<std::unique_ptr<ListenerMetrics>> metrics_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::map<std::string, std::unique_ptr<PgStreamIngest>> pg_;
   std::atomic<bool> stop_{false};
+  bool stopped_ = false;
 };
 
 }  // namespace logseal::ingest

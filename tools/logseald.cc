@@ -37,6 +37,7 @@ namespace {
 struct Config {
   ingest::TlsServerConfig tls;
   std::vector<std::pair<ingest::ListenerSpec::Kind, std::string>> tls_listeners;  // kind, "ADDR[,stream=]"
+  std::map<size_t, ingest::PgListenerOptions> tls_pg;  // by tls_listeners index, from the TOML file
   std::string data_dir;
   std::string signer;
   std::string tcti;
@@ -68,6 +69,33 @@ Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind,
     spec.stream = std::string(ingest::listener_kind_name(kind)) + (tls ? "-tls-" : "-") + port;
   }
   return spec;
+}
+
+// A [[listener]]'s PostgreSQL keys (README "PostgreSQL / pgaudit"):
+// pg_log_line_prefix (enables it), pg_app_names, pg_syslog_sequence_numbers,
+// pg_syslog_split_messages, pg_flush_ms.
+Status load_pg_options(const toml::table& lt, const std::string& path, ingest::PgListenerOptions& pg) {
+  if (auto v = lt["pg_log_line_prefix"].value<std::string>()) {
+    pg.enabled = true;
+    pg.log_line_prefix = *v;
+  }
+  if (auto* names = lt["pg_app_names"].as_array()) {
+    pg.app_names.clear();
+    for (auto& n : *names) {
+      auto v = n.value<std::string>();
+      if (!v) return invalid_argument("config " + path + ": pg_app_names must be an array of strings");
+      pg.app_names.push_back(*v);
+    }
+  }
+  pg.sequence_numbers = lt["pg_syslog_sequence_numbers"].value_or(pg.sequence_numbers);
+  pg.split_messages = lt["pg_syslog_split_messages"].value_or(pg.split_messages);
+  pg.flush_ms = static_cast<uint32_t>(lt["pg_flush_ms"].value_or(int64_t{pg.flush_ms}));
+  bool other_keys = lt.contains("pg_app_names") || lt.contains("pg_syslog_sequence_numbers") ||
+                    lt.contains("pg_syslog_split_messages") || lt.contains("pg_flush_ms");
+  if (other_keys && !pg.enabled) {
+    return invalid_argument("config " + path + ": pg_* keys of a listener need pg_log_line_prefix");
+  }
+  return ok_status();
 }
 
 Status load_toml(const std::string& path, Config& c) {
@@ -108,6 +136,7 @@ Status load_toml(const std::string& path, Config& c) {
       ingest::ListenerSpec::Kind k;
       if (kind == "syslog-tls" || kind == "relp-tls") {
         std::string flag = addr + (stream.empty() ? "" : ",stream=" + stream);
+        LS_RETURN_IF_ERROR(load_pg_options(*lt, path, c.tls_pg[c.tls_listeners.size()]));
         c.tls_listeners.emplace_back(
             kind == "relp-tls" ? ingest::ListenerSpec::Kind::kRelp : ingest::ListenerSpec::Kind::kSyslogTcp, flag);
         continue;
@@ -126,6 +155,7 @@ Status load_toml(const std::string& path, Config& c) {
       auto spec = listener_from_flag(k, addr);
       if (!spec.ok()) return spec.status();
       if (!stream.empty()) spec->stream = stream;
+      LS_RETURN_IF_ERROR(load_pg_options(*lt, path, spec->pg));
       c.listeners.push_back(spec.value());
     }
   }
@@ -202,6 +232,23 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
       line("udp_kernel_drop", m->kernel_drops.load());
       line("append_error", m->append_errors.load());
     }
+    if (!server->pg_streams().empty()) {
+      o += "# HELP logseal_pg_total PostgreSQL reassembly per stream: fragments fed, entries rebuilt, records added "
+           "(audit: with fields.pgaudit; error: with pg_error; append_failure: refused by the stream).\n"
+           "# TYPE logseal_pg_total counter\n";
+      for (auto& [name, p] : server->pg_streams()) {
+        ingest::PgStreamStats ps = p->stats();
+        auto line = [&](const char* what, uint64_t v) {
+          o += "logseal_pg_total{stream=\"" + name + "\",what=\"" + what + "\"} " + std::to_string(v) + "\n";
+        };
+        line("fragment", ps.fragments);
+        line("entry", ps.entries);
+        line("record", ps.records);
+        line("audit", ps.audit_records);
+        line("error", ps.errors);
+        line("append_failure", ps.append_failures);
+      }
+    }
   }
   return o;
 }
@@ -236,6 +283,12 @@ int main(int argc, char** argv) {
   app.add_option("--segment-bytes", segment_bytes, "roll a segment at this size (default 64 MiB)");
   app.add_option("--segment-age-s", segment_age_s, "roll a segment at this age (default never)");
   app.add_option("--checkpoint-ms", checkpoint_ms, "sign a checkpoint this often (default 1000)");
+  std::string pg_prefix;
+  std::vector<std::string> pg_app_names;
+  app.add_option("--pg-log-line-prefix", pg_prefix,
+                 "PostgreSQL's log_line_prefix: reassemble and parse pgaudit entries on every listener not "
+                 "configured otherwise in --config");
+  app.add_option("--pg-app-name", pg_app_names, "syslog app_name of the PostgreSQL servers (default postgres; repeatable)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -258,6 +311,7 @@ int main(int argc, char** argv) {
     if (cfg.tls.ca_file.empty()) cfg.tls.ca_file = file_cfg.tls.ca_file;
     cfg.tls.require_client_cert = cfg.tls.require_client_cert || file_cfg.tls.require_client_cert;
     cfg.tls_listeners = file_cfg.tls_listeners;
+    cfg.tls_pg = file_cfg.tls_pg;
     cfg.listeners = file_cfg.listeners;
     cfg.server = file_cfg.server;
     cfg.store = file_cfg.store;
@@ -277,11 +331,24 @@ int main(int argc, char** argv) {
       log_line("<3>logseald: TLS: " + ctx.status().to_string());
       return 2;
     }
-    for (auto& [kind, text] : cfg.tls_listeners) {
+    for (size_t i = 0; i < cfg.tls_listeners.size(); ++i) {
+      auto& [kind, text] = cfg.tls_listeners[i];
       auto spec = listener_from_flag(kind, text, true).value();
       spec.tls = ctx.value();
+      if (auto it = cfg.tls_pg.find(i); it != cfg.tls_pg.end()) spec.pg = it->second;
       cfg.listeners.push_back(spec);
     }
+  }
+  if (!pg_prefix.empty()) {
+    for (auto& l : cfg.listeners) {
+      if (l.pg.enabled) continue;
+      l.pg.enabled = true;
+      l.pg.log_line_prefix = pg_prefix;
+      if (!pg_app_names.empty()) l.pg.app_names = pg_app_names;
+    }
+  } else if (!pg_app_names.empty()) {
+    log_line("<3>logseald: --pg-app-name needs --pg-log-line-prefix");
+    return 2;
   }
   if (threads) cfg.server.threads = threads;
   if (message_max) cfg.server.message_bytes_max = message_max;
