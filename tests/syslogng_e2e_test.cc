@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "tests/e2e_util.h"
 
@@ -31,7 +33,13 @@ std::string syslog_ng_root(std::string* why) {
     *why = "cannot create " + dl + ": " + ec.message();
     return "";
   }
-  RunResult get = run({"/bin/sh", "-c", "cd '" + dl + "' && apt-get download syslog-ng-core"}, Millis(120000));
+  // apt may be busy (another apt-get holding its cache lock): a few tries.
+  RunResult get;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(5));
+    get = run({"/bin/sh", "-c", "cd '" + dl + "' && apt-get download syslog-ng-core"}, Millis(120000));
+    if (get.exit_code == 0) break;
+  }
   if (get.exit_code != 0) {
     *why = "apt-get download syslog-ng-core failed: " + describe(get);
     remove_tree(dl);
