@@ -178,6 +178,26 @@ TEST_F(TpmTest, NoTpmIsAClearError) {
   }
 }
 
+// Without a resource manager, objects another program left loaded fill the TPM's
+// few transient slots: a clear error, and it works once they are flushed.
+TEST_F(TpmTest, FullObjectMemoryIsAClearError) {
+  TempDir tmp("tpm");
+  Swtpm tpm(tmp.sub("swtpm"));
+  ASSERT_TRUE(tpm.start());
+  for (int i = 0; i < 3; ++i) {
+    RunResult p = tpm.tool({"tpm2_createprimary", "-C", "o", "-c", tmp.sub("p" + std::to_string(i) + ".ctx")});
+    ASSERT_EQ(p.exit_code, 0) << describe(p);
+  }
+  RunResult kg = cli({"keygen", "--signer", "tpm", "--tcti", tpm.tcti(), "--out", tmp.sub("key")});
+  EXPECT_EQ(kg.exit_code, 2) << describe(kg);
+  EXPECT_NE(kg.err.find("no free object or session slot"), std::string::npos) << kg.err;
+  EXPECT_FALSE(file_exists(tmp.sub("key") + "/signing-key.pem"));
+  RunResult f = tpm.tool({"tpm2_flushcontext", "-t"});
+  ASSERT_EQ(f.exit_code, 0) << describe(f);
+  kg = cli({"keygen", "--signer", "tpm", "--tcti", tpm.tcti(), "--out", tmp.sub("key")});
+  EXPECT_EQ(kg.exit_code, 0) << describe(kg);
+}
+
 // In-process: the signer object against the TPM; a PCR-bound key stops signing
 // once the PCR is extended, and signs again after a (simulated) reboot.
 TEST_F(TpmTest, PcrBoundKeyStopsAfterExtendAndSignsAfterReboot) {
