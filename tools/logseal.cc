@@ -109,7 +109,8 @@ void add_store_flags(CLI::App* app, StoreFlags& f) {
 
 int cmd_ingest(const std::string& data_dir, const std::string& stream_name, const std::string& signer_spec,
                const std::string& format_name, std::vector<std::string> files, const StoreFlags& flags) {
-  auto framing = ingest::parse_input_format(format_name);
+  bool jsonl = format_name == "jsonl";  // JSON lines: not a framing, see backfill_jsonl_file()
+  auto framing = jsonl ? Result<ingest::Framing>(ingest::Framing::kLines) : ingest::parse_input_format(format_name);
   if (!framing.ok()) return fail(framing.status());
   if (!flags.tcti.empty()) setenv("LOGSEAL_TCTI", flags.tcti.c_str(), 1);
   auto signer = hsm::open_signer(signer_spec);
@@ -126,7 +127,9 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
   ingest::BackfillStats stats;
   Status st;
   for (const auto& f : files) {
-    st = ingest::backfill_file(*stream.value(), framing.value(), f, opt.stream.record_bytes_max - 4096, stats);
+    // A JSON record holds the event and its fields (at most about as long): half the record limit each.
+    st = jsonl ? ingest::backfill_jsonl_file(*stream.value(), f, (opt.stream.record_bytes_max - 4096) / 2, stats)
+               : ingest::backfill_file(*stream.value(), framing.value(), f, opt.stream.record_bytes_max - 4096, stats);
     if (!st.ok()) break;
   }
   Status closed = store.value()->close();
