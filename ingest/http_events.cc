@@ -299,6 +299,10 @@ struct HttpEventServer::Loop {
   }
 
   void respond(Conn& c, int status, const std::string& body, bool keep_alive, bool retry_after = false) {
+    if (status >= 400) {
+      bool k8s = std::string_view(c.url).substr(0, c.url.find('?')) == "/v1/k8s-audit";
+      metrics_of(c, k8s).refused_requests.fetch_add(1, std::memory_order_relaxed);
+    }
     std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
                     "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     if (retry_after) r += "Retry-After: 1\r\n";
@@ -343,7 +347,6 @@ struct HttpEventServer::Loop {
     c.body.reserve(c.body.size() + kJsonPaddingBytes);
     JsonBodyError err;
     if (!json.parse_body(c.body, body_form_from_content_type(c.content_type), k8s, events, err)) {
-      m.unparsed.fetch_add(1, std::memory_order_relaxed);
       log("<5>" + c.source + ": " + c.url + ": refused: " + err.reason + " (byte " + std::to_string(err.offset_bytes) + ")");
       bool too_large = err.kind == JsonBodyError::Kind::kTooLarge;
       return refuse(too_large ? 413 : 400, err.reason, static_cast<long long>(err.offset_bytes), false);

@@ -23,6 +23,34 @@ std::string_view trim_ws(std::string_view s) {
   return s.substr(b, e - b);
 }
 
+// Offset of the first byte that does not start a valid UTF-8 sequence (RFC 3629:
+// no overlongs, no surrogates, at most U+10FFFF); s.size() when all is valid.
+// simdjson reports invalid UTF-8 for the whole input without a position.
+size_t first_invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<uint8_t>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return i;
+    }
+    i += len;
+  }
+  return s.size();
+}
+
 // ---- field extraction (from a validated DOM element) ----
 
 void add_key(std::string_view key, bool& first, std::string& o) {
@@ -273,7 +301,7 @@ bool JsonEventParser::parse_event(std::string_view text, bool force_k8s, std::st
   dom::element el;
   auto err = m.dom_parser.parse(text.data(), text.size(), false).get(el);
   if (err) {
-    size_t at = m.locate(text, text.size() + kJsonPaddingBytes);
+    size_t at = err == simdjson::UTF8_ERROR ? first_invalid_utf8(text) : m.locate(text, text.size() + kJsonPaddingBytes);
     return fail(error, JsonBodyError::Kind::kMalformed, std::string("malformed JSON: ") + simdjson::error_message(err),
                 at);
   }
@@ -345,7 +373,10 @@ bool JsonEventParser::parse_body(std::string_view body, JsonBodyForm form, bool 
                     : m.locate(body, body.size() + kJsonPaddingBytes);
     return failed(JsonBodyError::Kind::kMalformed, std::string("malformed JSON: ") + simdjson::error_message(e), at);
   };
-  if (err) return failed(JsonBodyError::Kind::kMalformed, std::string("malformed JSON: ") + simdjson::error_message(err), 0);
+  if (err) {
+    size_t at = err == simdjson::UTF8_ERROR ? first_invalid_utf8(body) : 0;
+    return failed(JsonBodyError::Kind::kMalformed, std::string("malformed JSON: ") + simdjson::error_message(err), at);
+  }
   auto span_of = [&](std::string_view raw) { return static_cast<size_t>(raw.data() - body.data()); };
   // Validates a value that is not an event (skipped, but the body must be valid).
   auto check_other = [&](od::value v) -> bool {

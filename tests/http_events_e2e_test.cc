@@ -224,6 +224,17 @@ TEST_F(HttpEventsE2E, CurlNdjsonArraysAndKubernetesWebhookBatchesAreSealedAndDur
                         30s);
   EXPECT_EQ(multi.out, "200 1\n200 0\n200 0\n") << describe(multi);
 
+  // /metrics counts the HTTP listener's events and refusals per endpoint.
+  std::string m = d->metrics();
+  std::string lname = "listener=\"http-events 127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(metric(m, "logseal_listener_messages_total", {lname + " /v1/events\""}), std::optional<double>(1006)) << m;
+  EXPECT_EQ(metric(m, "logseal_listener_messages_total", {lname + " /v1/k8s-audit\""}),
+            std::optional<double>(static_cast<double>(audit_ids.size())));
+  EXPECT_EQ(metric(m, "logseal_listener_drops_total", {lname + " /v1/events\"", "cause=\"refused_request\""}),
+            std::optional<double>(3));
+  EXPECT_EQ(metric(m, "logseal_listener_drops_total", {lname + " /v1/k8s-audit\"", "cause=\"refused_request\""}),
+            std::optional<double>(2));
+
   stop_and_verify(*d);
 }
 

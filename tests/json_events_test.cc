@@ -269,6 +269,17 @@ TEST(JsonEvents, ErrorOffsetPointsAtTheProblem) {
   EXPECT_GE(a.error.offset_bytes, arr.find("{\"b\"")) << a.error.reason;
 }
 
+TEST(JsonEvents, InvalidUtf8IsReportedAtItsByte) {
+  std::string arr = "[{\"a\":\"ok \xc3\xa9\"},{\"b\":\"bad \xed\xa0\x80\"}]";  // a UTF-16 surrogate
+  Parsed a = parse(arr, JsonBodyForm::kJson);
+  ASSERT_FALSE(a.ok);
+  EXPECT_EQ(a.error.offset_bytes, arr.find("\xed")) << a.error.reason;
+  std::string nd = "{\"a\":1}\n{\"b\":\"\xc0\xaf\"}\n";  // an overlong '/'
+  Parsed n = parse(nd, JsonBodyForm::kNdjson);
+  ASSERT_FALSE(n.ok);
+  EXPECT_EQ(n.error.offset_bytes, nd.find("\xc0")) << n.error.reason;
+}
+
 TEST(JsonEvents, OversizeEventIsTooLarge) {
   std::string big = "{\"a\":\"" + std::string(2000, 'x') + "\"}";
   Parsed r = parse("{\"small\":1}\n" + big + "\n", JsonBodyForm::kNdjson, false, 1024);

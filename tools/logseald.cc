@@ -246,6 +246,7 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
       line("idle_timeout", m->idle_closed.load());
       line("udp_kernel_drop", m->kernel_drops.load());
       line("append_error", m->append_errors.load());
+      line("refused_request", m->refused_requests.load());
     }
   }
   return o;
