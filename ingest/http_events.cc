@@ -254,6 +254,8 @@ struct HttpEventServer::Loop {
       return reject(c, 503, "too many requests waiting for durability; retry");
     }
     if (l.buffered_bytes + length > l.opt.buffered_bytes_max) return reject(c, 503, "too many bodies buffered; retry");
+    // One allocation for a body of known length (plus simdjson's padding).
+    if (has_length) c.body.reserve(length + kJsonPaddingBytes);
     if (c.expect_continue) l.emit(c, "HTTP/1.1 100 Continue\r\n\r\n");
     return 0;
   }

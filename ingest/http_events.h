@@ -13,6 +13,7 @@
 //   404 / 405  unknown path / not POST
 //   413  body over body_bytes_max (refused from Content-Length before reading the
 //        body when it is known), or one event over the record limit
+//   431  request headers over header_bytes_max
 //   503 + Retry-After  overload: requests_in_flight_max requests already wait for
 //        durability, buffered bodies over buffered_bytes_max, the stream's queue
 //        is full, or the stream stopped. Nothing of such a request was appended,
@@ -25,7 +26,8 @@
 // order: while a request waits for durability its connection is not read). TLS
 // through TlsSession (memory BIOs), as the syslog listeners.
 //
-// Bounded: connections (connections_max, more are answered 503 and closed),
+// Bounded: connections (connections_max; more are answered 503 and closed, or just
+// closed on HTTPS, where an answer would need a handshake first),
 // header bytes, body bytes per request, body bytes buffered across connections,
 // requests waiting for durability, bytes read per wake-up.
 #pragma once

@@ -383,7 +383,7 @@ bool JsonEventParser::parse_body(std::string_view body, JsonBodyForm form, bool 
     od::json_type t;
     if (auto e = v.type().get(t)) return od_fail(e);
     std::string_view raw;
-    simdjson::error_code e;
+    simdjson::error_code e = simdjson::SUCCESS;
     if (t == od::json_type::object) {
       od::object o;
       e = v.get_object().get(o);

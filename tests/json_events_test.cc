@@ -203,6 +203,18 @@ TEST(JsonEvents, EmptyEventListIsNoEvents) {
   EXPECT_TRUE(r.events.empty());
 }
 
+TEST(JsonEvents, EventListMembersOtherThanItemsAreValidatedAndSkipped) {
+  // Scalars, objects and arrays beside items, in any order.
+  Parsed r = parse("{\"items\":[{\"auditID\":\"a\"}],\"x\":1,\"y\":\"s\",\"z\":null,\"metadata\":"
+                   "{\"resourceVersion\":\"5\"},\"w\":[1,{\"v\":true}],\"kind\":\"EventList\","
+                   "\"apiVersion\":\"audit.k8s.io/v1\"}",
+                   JsonBodyForm::kJson, true);
+  ASSERT_TRUE(r.ok) << r.error.reason;
+  ASSERT_EQ(r.raws.size(), 1u);
+  EXPECT_EQ(r.raws[0], "{\"auditID\":\"a\"}");
+  EXPECT_EQ(r.events[0].fields, "{\"k8s\":{\"auditID\":\"a\"}}");
+}
+
 struct Bad {
   const char* what;
   std::string body;
