@@ -18,6 +18,7 @@
 
 #include "engine/reader.h"
 #include "io/env.h"
+#include "io/fake_env.h"
 #include "tests/test_util.h"
 
 namespace logseal::ingest {
@@ -127,7 +128,7 @@ std::string chunked(const std::string& path, const std::vector<std::string>& chu
 
 class HttpEventsTest : public ::testing::Test {
  protected:
-  void start(HttpServerOptions opt = {}, uint32_t batch_delay_us = 200) {
+  void start(HttpServerOptions opt = {}, uint32_t batch_delay_us = 200, io::Env* env = nullptr) {
     key_ = test::make_soft_key(tmp_.sub("key"));
     engine::StoreOptions so = test::small_options();
     so.stream.record_bytes_max = 1 << 20;
@@ -135,7 +136,7 @@ class HttpEventsTest : public ::testing::Test {
     so.stream.batch_bytes = 1 << 16;
     so.stream.batch_delay_us = batch_delay_us;
     so.immutable_segments = false;
-    auto store = engine::Store::open(io::posix_env(), tmp_.sub("data"), key_.signer(), so);
+    auto store = engine::Store::open(env ? *env : io::posix_env(), env ? "/data" : tmp_.sub("data"), key_.signer(), so);
     ASSERT_TRUE(store.ok()) << store.status().to_string();
     store_ = std::move(store).value();
     HttpListenerSpec spec;
@@ -327,6 +328,59 @@ TEST_F(HttpEventsTest, OverloadAnswers503WithRetryAfter) {
   // c1 was accepted: it is served.
   ASSERT_TRUE(c1.send(post("/v1/events", "{\"c\":1}")));
   EXPECT_EQ(c1.read().status, 200);
+  EXPECT_EQ(events_->stats().records, 2u);
+}
+
+TEST_F(HttpEventsTest, AFailedWriteIsNeverAnswered200) {
+  io::FakeEnv env(3);
+  start({}, 200, &env);
+  Client c(port_);
+  ASSERT_TRUE(c.send(post("/v1/events", "{\"a\":1}")));
+  ASSERT_EQ(c.read().status, 200);
+  // The batch holding the next request's record fails: the stream stops, and the
+  // request that waits for it is answered 503, never 200.
+  env.fail_next_write();
+  ASSERT_TRUE(c.send(post("/v1/events", "{\"b\":1}")));
+  Response r = c.read();
+  EXPECT_EQ(r.status, 503) << r.body;
+  // The failed write is the batch's (the waiting request is answered 503), or a
+  // checkpoint's just before it (the request is refused before its append):
+  // either way 503, and the record is not durable.
+  EXPECT_TRUE(r.body.find("not confirmed durable") != std::string::npos ||
+              r.body.find("not accepting records") != std::string::npos ||
+              r.body.find("has stopped") != std::string::npos)
+      << r.body;
+  EXPECT_EQ(events_->durable_size(), 1u);
+  // Later requests are refused before anything is appended.
+  Client d(port_);
+  ASSERT_TRUE(d.send(post("/v1/events", "{\"c\":1}")));
+  r = d.read();
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_TRUE(r.has("Retry-After: 1"));
+  EXPECT_NE(r.body.find("not accepting records"), std::string::npos) << r.body;
+  server_->stop();
+  EXPECT_FALSE(store_->close().ok());  // the stream failed; close says so
+  store_.reset();
+}
+
+TEST_F(HttpEventsTest, ConnectionCloseAndHttp10AreHonoured) {
+  start();
+  Client c(port_);
+  ASSERT_TRUE(c.send(post("/v1/events", "{\"a\":1}", "", "Connection: close\r\n")));
+  Response r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.has("Connection: close"));
+  EXPECT_TRUE(c.closed_by_peer());
+  Client d(port_);
+  ASSERT_TRUE(d.send("POST /v1/events HTTP/1.0\r\nContent-Length: 7\r\n\r\n{\"b\":2}"));
+  r = d.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(d.closed_by_peer());
+  // Both Content-Length and chunked: refused as bad HTTP (request smuggling).
+  Client e(port_);
+  ASSERT_TRUE(e.send("POST /v1/events HTTP/1.1\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "7\r\n{\"c\":3}\r\n0\r\n\r\n"));
+  EXPECT_EQ(e.read().status, 400);
   EXPECT_EQ(events_->stats().records, 2u);
 }
 
