@@ -304,7 +304,7 @@ TEST_F(HttpEventsE2E, ConfigFileListenerKindHttp) {
   uint16_t port = free_port(true);
   std::string conf = tmp_->sub("logseald.toml");
   ASSERT_TRUE(write_file(conf, "data_dir = \"" + data_dir_ + "\"\nsigner = \"soft:" + key_.key_pem +
-                                   "\"\nhttp_body_bytes_max = 4096\n\n[[listener]]\nkind = \"http\"\naddress = \"127.0.0.1:" +
+                                   "\"\nhttp_body_bytes_max = 4096\nhttp_connections_max = 8\nhttp_requests_in_flight_max = 4\n\n[[listener]]\nkind = \"http\"\naddress = \"127.0.0.1:" +
                                    std::to_string(port) + "\"\nstream = \"app-events\"\nk8s_stream = \"cluster-a\"\n"));
   DaemonConfig dc;
   dc.config_file = conf;
@@ -315,7 +315,16 @@ TEST_F(HttpEventsE2E, ConfigFileListenerKindHttp) {
   EXPECT_EQ(post_text(base + "/v1/events", "{\"a\":1}").status, 200);
   EXPECT_EQ(post_text(base + "/v1/k8s-audit", event_list(0, 2), {"-H", "Content-Type: application/json"}).status, 200);
   EXPECT_EQ(post_text(base + "/v1/events", std::string(5000, ' ') + "{}").status, 413);
-  EXPECT_EQ(exported("app-events").size(), 1u);
+  // http_connections_max = 8: eight idle connections fill it; curl's is refused.
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) idle.push_back(connect_tcp(port));
+  Curl busy = post_text(base + "/v1/events", "{\"busy\":1}");
+  EXPECT_EQ(busy.status, 503) << busy.err << busy.body;
+  for (int fd : idle) {
+    if (fd >= 0) ::close(fd);
+  }
+  EXPECT_TRUE(wait_until([&] { return post_text(base + "/v1/events", "{\"after\":1}").status == 200; }, 10s, 100ms));
+  EXPECT_EQ(exported("app-events").size(), 2u);
   EXPECT_EQ(exported("cluster-a").size(), 2u);
   stop_and_verify(d);
 }

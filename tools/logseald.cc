@@ -122,6 +122,10 @@ Status load_toml(const std::string& path, Config& c) {
   if (auto v = t["batch_bytes"].value<int64_t>()) c.store.stream.batch_bytes = static_cast<size_t>(*v);
   if (auto v = t["batch_delay_us"].value<int64_t>()) c.store.stream.batch_delay_us = static_cast<uint32_t>(*v);
   if (auto v = t["http_body_bytes_max"].value<int64_t>()) c.http_events_opt.body_bytes_max = static_cast<size_t>(*v);
+  if (auto v = t["http_connections_max"].value<int64_t>()) c.http_events_opt.connections_max = static_cast<unsigned>(*v);
+  if (auto v = t["http_requests_in_flight_max"].value<int64_t>()) {
+    c.http_events_opt.requests_in_flight_max = static_cast<unsigned>(*v);
+  }
   if (auto* tt = t["tls"].as_table()) {
     c.tls.cert_file = (*tt)["cert"].value_or(std::string());
     c.tls.key_file = (*tt)["key"].value_or(std::string());
