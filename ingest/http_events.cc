@@ -50,6 +50,7 @@ const char* reason_phrase(int code) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -112,7 +113,7 @@ struct HttpEventServer::Loop {
     bool identity_known = false;
     http_parser parser{};
     // The request being parsed.
-    std::string url, hfield, hvalue, content_type;
+    std::string url, hfield, hvalue, content_type, content_encoding;
     bool in_value = false;
     bool expect_continue = false;
     size_t header_bytes = 0;
@@ -186,6 +187,7 @@ struct HttpEventServer::Loop {
     c.hfield.clear();
     c.hvalue.clear();
     c.content_type.clear();
+    c.content_encoding.clear();
     c.in_value = false;
     c.expect_continue = false;
     c.header_bytes = 0;
@@ -211,6 +213,7 @@ struct HttpEventServer::Loop {
 
   static void finish_header(Conn& c) {
     if (iequals(c.hfield, "content-type")) c.content_type = c.hvalue;
+    if (iequals(c.hfield, "content-encoding")) c.content_encoding = c.hvalue;
     if (iequals(c.hfield, "expect") && iequals(c.hvalue, "100-continue")) c.expect_continue = true;
     c.hfield.clear();
     c.hvalue.clear();
@@ -244,6 +247,11 @@ struct HttpEventServer::Loop {
       return reject(c, 404, "no such endpoint (POST /v1/events or /v1/k8s-audit)");
     }
     if (p->method != HTTP_POST) return reject(c, 405, "only POST is allowed here");
+    // The raw bytes sealed are the bytes of the JSON as sent; a compressed body
+    // would be neither parseable nor what the sender meant to seal.
+    if (!c.content_encoding.empty() && !iequals(c.content_encoding, "identity")) {
+      return reject(c, 415, "Content-Encoding '" + c.content_encoding + "' is not supported; send the JSON uncompressed");
+    }
     bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
     uint64_t length = has_length ? p->content_length : 0;
     if (has_length && length > l.opt.body_bytes_max) {

@@ -13,6 +13,7 @@
 //   404 / 405  unknown path / not POST
 //   413  body over body_bytes_max (refused from Content-Length before reading the
 //        body when it is known), or one event over the record limit
+//   415  a Content-Encoding other than identity (gzip bodies are refused, not sealed)
 //   431  request headers over header_bytes_max
 //   503 + Retry-After  overload: requests_in_flight_max requests already wait for
 //        durability, buffered bodies over buffered_bytes_max, the stream's queue

@@ -273,6 +273,11 @@ TEST_F(HttpEventsTest, RefusalsAndTheirStatus) {
   }
   {
     Client c(port_);
+    ASSERT_TRUE(c.send(post("/v1/events", "\x1f\x8b...", "application/json", "Content-Encoding: gzip\r\n")));
+    EXPECT_EQ(c.read().status, 415);
+  }
+  {
+    Client c(port_);
     ASSERT_TRUE(c.send("this is not HTTP\r\n\r\n"));
     Response r = c.read();
     EXPECT_EQ(r.status, 400);
