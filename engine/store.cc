@@ -131,7 +131,7 @@ struct Stream::Impl {
   bool roll_requested = false;
   Status failed;
   std::deque<SignedBody> signed_ready;
-  std::function<void(uint64_t)> durable_callback;
+  std::vector<std::function<void(uint64_t)>> durable_callbacks;
   Stream::SignedCopy latest;
   uint64_t records_appended = 0;
 
@@ -237,12 +237,13 @@ struct Stream::Impl {
         self->durable_size_.store(w.tree_size, std::memory_order_release);
       }
       durable_cv.notify_all();
-      std::function<void(uint64_t)> cb;
+      // Copied under the lock (a listener may add one meanwhile); a handful, once per batch.
+      std::vector<std::function<void(uint64_t)>> cbs;
       {
         std::lock_guard<std::mutex> lk(mu);
-        cb = durable_callback;
+        cbs = durable_callbacks;
       }
-      if (cb) cb(w.tree_size);
+      for (auto& cb : cbs) cb(w.tree_size);
       writer_cv.notify_all();  // a buffer is free: a waiting swap can go on
       if (w.seg->rolled && w.seg->batches_in_flight == 0 && !w.seg->seal_queued) queue_seal(w.seg);
     } else if (w.kind == WriteKind::kHeader) {
@@ -936,9 +937,9 @@ bool Stream::wait_durable(uint64_t index, std::chrono::milliseconds timeout) {
   }) && durable_size_.load(std::memory_order_acquire) > index;
 }
 
-void Stream::set_durable_callback(std::function<void(uint64_t)> fn) {
+void Stream::add_durable_callback(std::function<void(uint64_t)> fn) {
   std::lock_guard<std::mutex> lk(impl_->mu);
-  impl_->durable_callback = std::move(fn);
+  impl_->durable_callbacks.push_back(std::move(fn));
 }
 
 void Stream::request_roll() {

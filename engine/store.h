@@ -86,9 +86,11 @@ class Stream {
   // Waits until record index is durable (true), the timeout passes or the stream
   // fails (false).
   bool wait_durable(uint64_t index, std::chrono::milliseconds timeout);
-  // Called on the writer thread after each durable advance with the new
-  // durable_size(). Set before appending; must be cheap and must not append.
-  void set_durable_callback(std::function<void(uint64_t)> fn);
+  // Adds a function called on the writer thread after each durable advance with
+  // the new durable_size(). Several listeners may wait on one stream (RELP and
+  // HTTP), so callbacks add up; they live as long as the stream. Must be cheap
+  // and must not append.
+  void add_durable_callback(std::function<void(uint64_t)> fn);
   // Records covered by a signed checkpoint or seal written to disk.
   uint64_t signed_size() const { return signed_size_.load(std::memory_order_acquire); }
 

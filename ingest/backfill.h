@@ -30,4 +30,13 @@ Result<Framing> parse_input_format(const std::string& name);
 Status backfill_file(engine::Stream& stream, Framing framing, const std::string& path, size_t message_bytes_max,
                      BackfillStats& stats);
 
+// `--format jsonl`: one JSON object per line (blank lines skipped), e.g. a
+// Kubernetes audit log file. Each becomes a record holding the line's exact bytes
+// (without surrounding whitespace and the line end) and the fields the HTTP
+// listener extracts (ingest/json_events.h: fields.k8s for audit.k8s.io Events).
+// A malformed or oversize line stops the backfill with an error naming the file,
+// line and byte; the records before it are kept (appended), as for framing errors.
+Status backfill_jsonl_file(engine::Stream& stream, const std::string& path, size_t event_bytes_max,
+                           BackfillStats& stats);
+
 }  // namespace logseal::ingest

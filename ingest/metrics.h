@@ -26,6 +26,7 @@ struct ListenerMetrics {
   std::atomic<uint64_t> idle_closed{0};        // closed after the idle timeout
   std::atomic<uint64_t> kernel_drops{0};       // UDP datagrams the kernel dropped (SO_RXQ_OVFL)
   std::atomic<uint64_t> append_errors{0};      // the stream refused a record (stopped or closing)
+  std::atomic<uint64_t> refused_requests{0};   // HTTP requests answered 4xx/5xx: nothing of them sealed
 };
 
 }  // namespace logseal::ingest

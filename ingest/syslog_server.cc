@@ -791,7 +791,7 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
   for (auto& w : s->workers_) event_fds.push_back(w->event_fd);
   for (size_t l = 0; l < s->specs_.size(); ++l) {
     if (s->specs_[l].kind != ListenerSpec::Kind::kRelp) continue;
-    streams[l]->set_durable_callback([event_fds](uint64_t) {
+    streams[l]->add_durable_callback([event_fds](uint64_t) {
       uint64_t one = 1;
       for (int fd : event_fds) {
         ssize_t n = ::write(fd, &one, sizeof one);

@@ -89,7 +89,7 @@ void live(io::FakeEnv& env, const TestKey& key, unsigned sign_delay_ms, const St
   *opened = true;
   Stream* stream = s.value();
   EXPECT_EQ(stream->durable_size(), records);
-  stream->set_durable_callback([&m](uint64_t n) { m.ack(n); });
+  stream->add_durable_callback([&m](uint64_t n) { m.ack(n); });
 
   unsigned threads = 1 + static_cast<unsigned>(rng() % 2);
   unsigned per_thread = 60 + static_cast<unsigned>(rng() % 120);

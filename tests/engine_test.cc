@@ -84,7 +84,7 @@ void append_durable_close(io::Env& env, const std::string& data_dir, const TestK
   Stream* stream = s.value();
   EXPECT_TRUE(stream->health().ok());
   std::atomic<uint64_t> reported{0};
-  stream->set_durable_callback([&](uint64_t n) {
+  stream->add_durable_callback([&](uint64_t n) {
     uint64_t prev = reported.load();
     EXPECT_GE(n, prev) << "durable size went backwards";
     reported.store(n);
@@ -437,7 +437,7 @@ TEST_F(EngineTest, WriteErrorStopsTheStreamAndAcknowledgesNothingAfterIt) {
   ASSERT_TRUE(s.ok());
   Stream* stream = s.value();
   std::atomic<uint64_t> reported{0};
-  stream->set_durable_callback([&](uint64_t n) { reported.store(n); });
+  stream->add_durable_callback([&](uint64_t n) { reported.store(n); });
   auto raws = make_raws(0, 200);
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(stream->append(record_view(raws[i])).ok());
   ASSERT_TRUE(stream->wait_durable(99, std::chrono::seconds(10)));

@@ -116,10 +116,12 @@ void add_store_flags(CLI::App* app, StoreFlags& f) {
 
 int cmd_ingest(const std::string& data_dir, const std::string& stream_name, const std::string& signer_spec,
                const std::string& format_name, std::vector<std::string> files, const StoreFlags& flags) {
-  // PostgreSQL's csvlog/jsonlog have readers of their own (pg_backfill.h).
+  // PostgreSQL's csvlog/jsonlog have readers of their own (pg_backfill.h); JSON
+  // lines are not a framing either (backfill_jsonl_file()).
   std::optional<ingest::PgLogFormat> pg_format = ingest::parse_pg_log_format(format_name);
+  bool jsonl = format_name == "jsonl";
   Result<ingest::Framing> framing = ingest::Framing::kLines;
-  if (!pg_format) framing = ingest::parse_input_format(format_name);
+  if (!pg_format && !jsonl) framing = ingest::parse_input_format(format_name);
   if (!framing.ok()) return fail(framing.status());
   if (!flags.tcti.empty()) setenv("LOGSEAL_TCTI", flags.tcti.c_str(), 1);
   auto signer = hsm::open_signer(signer_spec);
@@ -136,8 +138,14 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
   ingest::BackfillStats stats;
   Status st;
   for (const auto& f : files) {
-    st = pg_format ? ingest::backfill_pg_file(*stream.value(), *pg_format, f, opt.stream.record_bytes_max / 2, stats)
-                   : ingest::backfill_file(*stream.value(), framing.value(), f, opt.stream.record_bytes_max - 4096, stats);
+    // A JSON record holds the event and its fields (at most about as long): half the record limit each.
+    if (pg_format) {
+      st = ingest::backfill_pg_file(*stream.value(), *pg_format, f, opt.stream.record_bytes_max / 2, stats);
+    } else if (jsonl) {
+      st = ingest::backfill_jsonl_file(*stream.value(), f, (opt.stream.record_bytes_max - 4096) / 2, stats);
+    } else {
+      st = ingest::backfill_file(*stream.value(), framing.value(), f, opt.stream.record_bytes_max - 4096, stats);
+    }
     if (!st.ok()) break;
   }
   Status closed = store.value()->close();

@@ -26,6 +26,7 @@
 #include "engine/verify.h"
 #include "hsm/signer.h"
 #include "ingest/admin_http.h"
+#include "ingest/http_events.h"
 #include "ingest/syslog_server.h"
 #include "ingest/tls.h"
 #include "io/env.h"
@@ -45,6 +46,9 @@ struct Config {
   std::vector<ingest::ListenerSpec> listeners;
   ingest::ServerOptions server;
   engine::StoreOptions store;
+  // JSON events over HTTP(S): (https, "ADDR[,stream=NAME][,k8s-stream=NAME]").
+  std::vector<std::pair<bool, std::string>> http_events;
+  ingest::HttpServerOptions http_events_opt;
 };
 
 void log_line(const std::string& s) {
@@ -98,6 +102,31 @@ Status load_pg_options(const toml::table& lt, const std::string& path, ingest::P
   return ok_status();
 }
 
+// "ADDR[,stream=NAME][,k8s-stream=NAME]": streams for /v1/events and /v1/k8s-audit.
+Result<ingest::HttpListenerSpec> http_listener_from_flag(const std::string& text) {
+  ingest::HttpListenerSpec spec;
+  size_t pos = 0;
+  for (bool first = true; pos <= text.size(); first = false) {
+    size_t comma = text.find(',', pos);
+    std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (first) {
+      spec.address = part;
+    } else if (part.rfind("stream=", 0) == 0) {
+      spec.events_stream = part.substr(7);
+    } else if (part.rfind("k8s-stream=", 0) == 0) {
+      spec.k8s_stream = part.substr(11);
+    } else {
+      return invalid_argument("http listener '" + text + "': unknown option '" + part + "' (stream=, k8s-stream=)");
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (spec.address.empty() || spec.events_stream.empty() || spec.k8s_stream.empty()) {
+    return invalid_argument("http listener '" + text + "': needs ADDR[,stream=NAME][,k8s-stream=NAME]");
+  }
+  return spec;
+}
+
 Status load_toml(const std::string& path, Config& c) {
   toml::table t;
   try {
@@ -120,6 +149,11 @@ Status load_toml(const std::string& path, Config& c) {
   if (auto v = t["checkpoint_ms"].value<int64_t>()) c.store.stream.checkpoint_ms = static_cast<uint32_t>(*v);
   if (auto v = t["batch_bytes"].value<int64_t>()) c.store.stream.batch_bytes = static_cast<size_t>(*v);
   if (auto v = t["batch_delay_us"].value<int64_t>()) c.store.stream.batch_delay_us = static_cast<uint32_t>(*v);
+  if (auto v = t["http_body_bytes_max"].value<int64_t>()) c.http_events_opt.body_bytes_max = static_cast<size_t>(*v);
+  if (auto v = t["http_connections_max"].value<int64_t>()) c.http_events_opt.connections_max = static_cast<unsigned>(*v);
+  if (auto v = t["http_requests_in_flight_max"].value<int64_t>()) {
+    c.http_events_opt.requests_in_flight_max = static_cast<unsigned>(*v);
+  }
   if (auto* tt = t["tls"].as_table()) {
     c.tls.cert_file = (*tt)["cert"].value_or(std::string());
     c.tls.key_file = (*tt)["key"].value_or(std::string());
@@ -141,6 +175,13 @@ Status load_toml(const std::string& path, Config& c) {
             kind == "relp-tls" ? ingest::ListenerSpec::Kind::kRelp : ingest::ListenerSpec::Kind::kSyslogTcp, flag);
         continue;
       }
+      if (kind == "http" || kind == "https") {
+        if (addr.empty()) return invalid_argument("config " + path + ": a listener needs an address");
+        std::string k8s = (*lt)["k8s_stream"].value_or(std::string());
+        c.http_events.emplace_back(kind == "https", addr + (stream.empty() ? "" : ",stream=" + stream) +
+                                                        (k8s.empty() ? "" : ",k8s-stream=" + k8s));
+        continue;
+      }
       if (kind == "syslog-tcp") {
         k = ingest::ListenerSpec::Kind::kSyslogTcp;
       } else if (kind == "syslog-udp") {
@@ -149,7 +190,7 @@ Status load_toml(const std::string& path, Config& c) {
         k = ingest::ListenerSpec::Kind::kRelp;
       } else {
         return invalid_argument("config " + path + ": listener kind '" + kind +
-                                "' is not known (syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls)");
+                                "' is not known (syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls, http, https)");
       }
       if (addr.empty()) return invalid_argument("config " + path + ": a listener needs an address");
       auto spec = listener_from_flag(k, addr);
@@ -162,7 +203,8 @@ Status load_toml(const std::string& path, Config& c) {
   return ok_status();
 }
 
-std::string prometheus(engine::Store& store, const ingest::SyslogServer* server) {
+std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
+                       const ingest::HttpEventServer* http_events) {
   // Plain string appends: this runs on the admin HTTP threads, also when the
   // process is out of descriptors; nothing here needs iostreams.
   std::string o;
@@ -200,10 +242,17 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
   o += std::string("# HELP logseal_signer_up 1 when the signer's last attempt succeeded, 0 while it fails.\n"
                    "# TYPE logseal_signer_up gauge\nlogseal_signer_up{kind=\"") +
        hsm::signer_kind_name(store.signer().kind()) + "\"} " + (store.signer_status().ok() ? "1" : "0") + "\n";
+  std::vector<const ingest::ListenerMetrics*> listeners;
   if (server != nullptr) {
+    for (auto& m : server->metrics()) listeners.push_back(m.get());
+  }
+  if (http_events != nullptr) {
+    for (auto& m : http_events->metrics()) listeners.push_back(m.get());
+  }
+  if (!listeners.empty()) {
     auto lmetric = [&](const char* name, const char* type, const char* help, auto get) {
       o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-      for (auto& m : server->metrics()) {
+      for (auto* m : listeners) {
         o += std::string(name) + "{listener=\"" + m->name + "\",kind=\"" + m->kind + "\",stream=\"" + m->stream +
              "\"} " + num(get(*m)) + "\n";
       }
@@ -219,7 +268,7 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
             [](auto& m) { return m.connections_open.load(); });
     o += "# HELP logseal_listener_drops_total Messages or connections cut, refused or lost, by cause.\n"
          "# TYPE logseal_listener_drops_total counter\n";
-    for (auto& m : server->metrics()) {
+    for (auto* m : listeners) {
       auto line = [&](const char* cause, uint64_t v) {
         o += "logseal_listener_drops_total{listener=\"" + m->name + "\",cause=\"" + cause + "\"} " +
              std::to_string(v) + "\n";
@@ -231,6 +280,7 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server)
       line("idle_timeout", m->idle_closed.load());
       line("udp_kernel_drop", m->kernel_drops.load());
       line("append_error", m->append_errors.load());
+      line("refused_request", m->refused_requests.load());
     }
     if (!server->pg_streams().empty()) {
       o += "# HELP logseal_pg_total PostgreSQL reassembly per stream: fragments fed, entries rebuilt, records added "
@@ -274,6 +324,12 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", cfg.tls.ca_file, "CA bundle that client certificates must chain to (PEM)");
   app.add_flag("--tls-require-client-cert", cfg.tls.require_client_cert, "refuse TLS clients without a certificate");
   app.add_option("--http", cfg.http, "admin HTTP: /metrics, /healthz, /v1/checkpoint (ADDR)");
+  std::vector<std::string> http_ev, https_ev;
+  size_t http_body_max = 0;
+  app.add_option("--http-events", http_ev,
+                 "JSON events over HTTP, POST /v1/events and /v1/k8s-audit: ADDR[,stream=NAME][,k8s-stream=NAME]");
+  app.add_option("--https-events", https_ev, "the same over HTTPS (--tls-* options): ADDR[,stream=..][,k8s-stream=..]");
+  app.add_option("--http-body-bytes-max", http_body_max, "refuse larger HTTP event bodies with 413 (default 16 MiB)");
   unsigned threads = 0;
   size_t message_max = 0;
   uint64_t segment_bytes = 0, segment_age_s = 0;
@@ -315,6 +371,32 @@ int main(int argc, char** argv) {
     cfg.listeners = file_cfg.listeners;
     cfg.server = file_cfg.server;
     cfg.store = file_cfg.store;
+    cfg.http_events = file_cfg.http_events;
+    cfg.http_events_opt = file_cfg.http_events_opt;
+  }
+  for (auto& h : http_ev) cfg.http_events.emplace_back(false, h);
+  for (auto& h : https_ev) cfg.http_events.emplace_back(true, h);
+  if (http_body_max) cfg.http_events_opt.body_bytes_max = http_body_max;
+  std::vector<ingest::HttpListenerSpec> http_specs;
+  for (auto& [https, text] : cfg.http_events) {
+    auto spec = http_listener_from_flag(text);
+    if (!spec.ok()) {
+      log_line("<3>logseald: " + spec.status().message());
+      return 2;
+    }
+    if (https) {
+      if (cfg.tls.cert_file.empty() || cfg.tls.key_file.empty()) {
+        log_line("<3>logseald: HTTPS listeners need --tls-cert and --tls-key (or [tls] cert and key in --config)");
+        return 2;
+      }
+      auto ctx = ingest::TlsContext::create(cfg.tls);
+      if (!ctx.ok()) {
+        log_line("<3>logseald: TLS: " + ctx.status().to_string());
+        return 2;
+      }
+      spec->tls = ctx.value();
+    }
+    http_specs.push_back(spec.value());
   }
   for (auto& t : tcp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogTcp, t).value());
   for (auto& u : udp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogUdp, u).value());
@@ -359,12 +441,17 @@ int main(int argc, char** argv) {
     log_line("<3>logseald: --data-dir and --signer are required (or data_dir and signer in --config)");
     return 2;
   }
-  if (cfg.listeners.empty() && cfg.http.empty()) {
-    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp or --http");
+  if (cfg.listeners.empty() && cfg.http.empty() && http_specs.empty()) {
+    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp, --http-events or --http");
     return 2;
   }
   if (!cfg.tcti.empty()) setenv("LOGSEAL_TCTI", cfg.tcti.c_str(), 1);
   cfg.store.stream.record_bytes_max = std::max<size_t>(cfg.store.stream.record_bytes_max, cfg.server.message_bytes_max + 65536 * 2);
+  if (!http_specs.empty()) {
+    // A JSON record holds the event and its fields (at most about as long).
+    cfg.store.stream.record_bytes_max =
+        std::max<size_t>(cfg.store.stream.record_bytes_max, 2 * cfg.http_events_opt.event_bytes_max + 65536 * 2);
+  }
   cfg.store.log = log_line;
 
   // Signals are taken by this thread only (sigtimedwait); every other thread
@@ -396,11 +483,20 @@ int main(int argc, char** argv) {
     }
     server = std::move(s).value();
   }
+  std::unique_ptr<ingest::HttpEventServer> http_events;
+  if (!http_specs.empty()) {
+    auto h = ingest::HttpEventServer::start(http_specs, *store.value(), cfg.http_events_opt);
+    if (!h.ok()) {
+      log_line("<3>logseald: " + h.status().to_string());
+      return 2;
+    }
+    http_events = std::move(h).value();
+  }
   engine::Store* st = store.value().get();
   std::unique_ptr<ingest::AdminHttp> admin;
   if (!cfg.http.empty()) {
     ingest::AdminHandlers h;
-    h.metrics = [st, &server] { return prometheus(*st, server.get()); };
+    h.metrics = [st, &server, &http_events] { return prometheus(*st, server.get(), http_events.get()); };
     h.health = [st]() -> Status {
       for (engine::Stream* s : st->open_streams()) {
         Status hs = s->health();
@@ -437,6 +533,10 @@ int main(int argc, char** argv) {
                (cfg.listeners[i].tls ? "-tls" : "") + "=" + server->bound_address(i) +
                "(stream " + cfg.listeners[i].stream + ")";
     }
+  }
+  for (size_t i = 0; http_events && i < http_specs.size(); ++i) {
+    where += std::string(http_specs[i].tls ? " https-events=" : " http-events=") + http_events->bound_address(i) +
+             "(streams " + http_specs[i].events_stream + "," + http_specs[i].k8s_stream + ")";
   }
   if (admin) where += " http=" + admin->bound_address();
   log_line("<5>logseald: ready, data " + cfg.data_dir + ", signer " +
@@ -489,6 +589,7 @@ int main(int argc, char** argv) {
   }
   ingest::sd_notify_text("STOPPING=1");
   if (server) server->stop();
+  if (http_events) http_events->stop();
   if (admin) admin->stop();
   Status closed = st->close();
   if (!closed.ok()) {
