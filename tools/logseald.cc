@@ -282,7 +282,7 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
       line("append_error", m->append_errors.load());
       line("refused_request", m->refused_requests.load());
     }
-    if (!server->pg_streams().empty()) {
+    if (server != nullptr && !server->pg_streams().empty()) {
       o += "# HELP logseal_pg_total PostgreSQL reassembly per stream: fragments fed, entries rebuilt, records added "
            "(audit: with fields.pgaudit; error: with pg_error; append_failure: refused by the stream).\n"
            "# TYPE logseal_pg_total counter\n";
