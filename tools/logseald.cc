@@ -4,8 +4,11 @@
 //   SIGTERM/SIGINT  stop accepting, drain every queue, commit, sign a final
 //                   checkpoint, exit 0
 //   SIGHUP          roll the open segments
-// Under systemd it sends READY=1 once listeners, store and signer are ready,
-// STATUS= lines, and WATCHDOG=1 while every stream is healthy and making progress.
+// Under systemd it takes its listening sockets from the socket unit (named by
+// FileDescriptorName=: syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls), sends
+// READY=1 once listeners, store and signer are ready, STATUS= lines, and
+// WATCHDOG=1 only while the writer, the signer and the ingest threads are seen to
+// make progress (or have nothing to do), so a hung writer gets the service restarted.
 #include <signal.h>
 #include <unistd.h>
 
@@ -26,7 +29,9 @@
 #include "engine/verify.h"
 #include "hsm/signer.h"
 #include "ingest/admin_http.h"
+#include "ingest/net_address.h"
 #include "ingest/syslog_server.h"
+#include "ingest/systemd_sockets.h"
 #include "ingest/tls.h"
 #include "io/env.h"
 
@@ -128,6 +133,66 @@ Status load_toml(const std::string& path, Config& c) {
       if (!stream.empty()) spec->stream = stream;
       c.listeners.push_back(spec.value());
     }
+  }
+  return ok_status();
+}
+
+std::string port_of(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+
+// A socket from systemd becomes a listener of the kind its FileDescriptorName=
+// names. A configured listener (flag or [[listener]]) of the same kind and port
+// gives it its stream name and is not bound again; without one the stream is
+// named as a flag listener on that port would be, so a switch between activated
+// and self-bound start keeps writing the same streams.
+Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Config& cfg,
+                            std::vector<ingest::ListenerSpec>& adopted, std::vector<bool>& adopted_tls) {
+  for (const ingest::PassedSocket& p : passed) {
+    ingest::ListenerSpec::Kind kind;
+    bool tls = false;
+    if (p.name == "syslog-tcp") {
+      kind = ingest::ListenerSpec::Kind::kSyslogTcp;
+    } else if (p.name == "syslog-udp") {
+      kind = ingest::ListenerSpec::Kind::kSyslogUdp;
+    } else if (p.name == "relp") {
+      kind = ingest::ListenerSpec::Kind::kRelp;
+    } else if (p.name == "syslog-tls") {
+      kind = ingest::ListenerSpec::Kind::kSyslogTcp;
+      tls = true;
+    } else if (p.name == "relp-tls") {
+      kind = ingest::ListenerSpec::Kind::kRelp;
+      tls = true;
+    } else {
+      return invalid_argument("systemd passed socket " + std::to_string(p.fd) + " (" + ingest::bound_address_of(p.fd) +
+                              ") named '" + p.name +
+                              "': set FileDescriptorName= to one of syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
+    }
+    std::string bound = ingest::bound_address_of(p.fd);
+    auto spec = listener_from_flag(kind, bound, tls);
+    if (!spec.ok()) return spec.status();
+    spec->fd = p.fd;
+    auto same = [&](const ingest::ListenerSpec& c) { return c.kind == kind && port_of(c.address) == port_of(bound); };
+    if (tls) {
+      for (auto it = cfg.tls_listeners.begin(); it != cfg.tls_listeners.end();) {
+        auto c = listener_from_flag(it->first, it->second, true);
+        if (c.ok() && same(c.value())) {
+          spec->stream = c->stream;
+          it = cfg.tls_listeners.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    } else {
+      for (auto it = cfg.listeners.begin(); it != cfg.listeners.end();) {
+        if (same(*it)) {
+          spec->stream = it->stream;
+          it = cfg.listeners.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    adopted.push_back(spec.value());
+    adopted_tls.push_back(tls);
   }
   return ok_status();
 }
@@ -264,9 +329,26 @@ int main(int argc, char** argv) {
   for (auto& r : relp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kRelp, r).value());
   for (auto& t : tls_tcp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kSyslogTcp, t);
   for (auto& r : tls_relp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kRelp, r);
-  if (!cfg.tls_listeners.empty()) {
+  // Socket activation: the sockets systemd passed replace the configured
+  // listeners of the same kind and port; the rest are bound here as usual.
+  auto passed = ingest::take_passed_sockets();
+  if (!passed.ok()) {
+    log_line("<3>logseald: socket activation: " + passed.status().message());
+    return 2;
+  }
+  std::vector<ingest::ListenerSpec> adopted;
+  std::vector<bool> adopted_tls;
+  Status adopt = adopt_passed_sockets(passed.value(), cfg, adopted, adopted_tls);
+  if (!adopt.ok()) {
+    log_line("<3>logseald: socket activation: " + adopt.message());
+    return 2;
+  }
+  bool need_tls = !cfg.tls_listeners.empty() || std::count(adopted_tls.begin(), adopted_tls.end(), true) > 0;
+  std::shared_ptr<ingest::TlsContext> tls_ctx;
+  if (need_tls) {
     if (cfg.tls.cert_file.empty() || cfg.tls.key_file.empty()) {
-      log_line("<3>logseald: TLS listeners need --tls-cert and --tls-key (or [tls] cert and key in --config)");
+      log_line("<3>logseald: TLS listeners (syslog-tls, relp-tls) need --tls-cert and --tls-key (or [tls] cert and key "
+               "in --config)");
       return 2;
     }
     auto ctx = ingest::TlsContext::create(cfg.tls);
@@ -274,11 +356,16 @@ int main(int argc, char** argv) {
       log_line("<3>logseald: TLS: " + ctx.status().to_string());
       return 2;
     }
+    tls_ctx = ctx.value();
     for (auto& [kind, text] : cfg.tls_listeners) {
       auto spec = listener_from_flag(kind, text, true).value();
-      spec.tls = ctx.value();
+      spec.tls = tls_ctx;
       cfg.listeners.push_back(spec);
     }
+  }
+  for (size_t i = 0; i < adopted.size(); ++i) {
+    if (adopted_tls[i]) adopted[i].tls = tls_ctx;
+    cfg.listeners.push_back(adopted[i]);
   }
   if (threads) cfg.server.threads = threads;
   if (message_max) cfg.server.message_bytes_max = message_max;
@@ -290,7 +377,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cfg.listeners.empty() && cfg.http.empty()) {
-    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp or --http");
+    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp or --http, or start it "
+             "from logseald.socket");
     return 2;
   }
   if (!cfg.tcti.empty()) setenv("LOGSEAL_TCTI", cfg.tcti.c_str(), 1);
@@ -360,7 +448,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < cfg.listeners.size(); ++i) {
       where += std::string(" ") + ingest::listener_kind_name(cfg.listeners[i].kind) +
                (cfg.listeners[i].tls ? "-tls" : "") + "=" + server->bound_address(i) +
-               "(stream " + cfg.listeners[i].stream + ")";
+               (cfg.listeners[i].fd >= 0 ? "[systemd]" : "") + "(stream " + cfg.listeners[i].stream + ")";
     }
   }
   if (admin) where += " http=" + admin->bound_address();
@@ -368,9 +456,30 @@ int main(int argc, char** argv) {
            hsm::signer_kind_name(st->signer().kind()) + ";" + where);
   ingest::sd_notify_text("READY=1\nSTATUS=listening:" + where);
 
+  // The watchdog: systemd restarts the service when WATCHDOG=1 stops coming for
+  // WatchdogSec. A ping proves that this thread runs, so it is sent only while
+  // the threads that do the work are seen to move: every stream's writer
+  // (durable count advancing, or nothing waiting), its signer (signed count
+  // advancing, or caught up) and every ingest thread (loop passes). A hung
+  // writer thus stops the pings even though this loop still runs.
   const char* wd = std::getenv("WATCHDOG_USEC");
   int64_t watchdog_us = wd != nullptr ? std::atoll(wd) : 0;
-  auto last_status = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  auto watchdog = std::chrono::microseconds(watchdog_us);
+  auto writer_stall_max = std::max<Clock::duration>(watchdog / 2, std::chrono::milliseconds(500));
+  auto signer_stall_max =
+      std::max<Clock::duration>(watchdog / 2, std::chrono::milliseconds(4 * int64_t{cfg.store.stream.checkpoint_ms}));
+  auto ping_every = std::max<Clock::duration>(watchdog / 4, std::chrono::milliseconds(100));
+  struct Progress {
+    uint64_t durable = 0, signed_records = 0;
+    Clock::time_point writer_seen, signer_seen, signed_at;
+  };
+  std::map<std::string, Progress> progress;
+  auto last_ping = Clock::time_point{};
+  std::string withheld;  // why the last ping was withheld ("" while pinging)
+  std::string last_checkpoint = "none yet";
+  Clock::time_point last_checkpoint_at{};
+  auto last_status = Clock::now();
   uint64_t last_records = 0;
   int exit_code = 0;
   while (true) {
@@ -384,14 +493,43 @@ int main(int argc, char** argv) {
       for (engine::Stream* s : st->open_streams()) s->request_roll();
       log_line("<5>logseald: SIGHUP: rolling open segments");
     }
-    // Health, STATUS and the watchdog: every stream must be healthy.
+    // Health, progress and STATUS: every stream must be healthy.
+    auto now = Clock::now();
     Status health = ok_status();
+    std::string stalled;
     uint64_t records = 0, signed_records = 0;
     for (engine::Stream* s : st->open_streams()) {
       if (!s->health().ok()) health = s->health().with_context("stream " + s->name());
       auto stats = s->stats();
       records += stats.durable_records;
       signed_records += stats.signed_records;
+      auto [it, fresh] = progress.try_emplace(s->name());
+      Progress& p = it->second;
+      if (fresh) p.writer_seen = p.signer_seen = now;
+      if (stats.durable_records != p.durable || stats.durable_records >= stats.records) p.writer_seen = now;
+      if (stats.signed_records != p.signed_records || stats.signed_records >= stats.durable_records) {
+        p.signer_seen = now;
+      }
+      if (stats.signed_records != p.signed_records && !fresh) {
+        p.signed_at = now;
+        if (p.signed_at >= last_checkpoint_at) {
+          last_checkpoint_at = p.signed_at;
+          last_checkpoint = "stream " + s->name() + " at " + std::to_string(stats.signed_records) + " records";
+        }
+      }
+      p.durable = stats.durable_records;
+      p.signed_records = stats.signed_records;
+      if (now - p.writer_seen > writer_stall_max) {
+        stalled = "stream " + s->name() + ": no durable progress with records waiting";
+      } else if (now - p.signer_seen > signer_stall_max) {
+        stalled = "stream " + s->name() + ": no signed checkpoint with records unsigned";
+      }
+    }
+    if (server && stalled.empty()) {
+      auto loop_age = std::chrono::nanoseconds(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() -
+          server->oldest_loop_ns());
+      if (loop_age > writer_stall_max) stalled = "an ingest thread is stuck";
     }
     if (!health.ok()) {
       // A failed write stops the process; the next start recovers from disk.
@@ -399,18 +537,36 @@ int main(int argc, char** argv) {
       exit_code = 1;
       break;
     }
-    auto now = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(now - last_status).count();
     if (dt >= 2.0) {
       double rate = static_cast<double>(records - last_records) / dt;
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "STATUS=%.0f records/s, %llu durable, %llu signed", rate,
-                    static_cast<unsigned long long>(records), static_cast<unsigned long long>(signed_records));
+      char buf[512];
+      std::string ago = "";
+      if (last_checkpoint_at != Clock::time_point{}) {
+        char a[64];
+        std::snprintf(a, sizeof a, ", %.1f s ago", std::chrono::duration<double>(now - last_checkpoint_at).count());
+        ago = a;
+      }
+      std::snprintf(buf, sizeof buf, "STATUS=%.0f records/s, %llu durable, %llu signed; last checkpoint: %s%s%s%s",
+                    rate, static_cast<unsigned long long>(records), static_cast<unsigned long long>(signed_records),
+                    last_checkpoint.c_str(), ago.c_str(), stalled.empty() ? "" : "; STALLED: ", stalled.c_str());
       ingest::sd_notify_text(buf);
       last_status = now;
       last_records = records;
     }
-    if (watchdog_us > 0) ingest::sd_notify_text("WATCHDOG=1");
+    if (watchdog_us > 0) {
+      if (!stalled.empty()) {
+        if (withheld != stalled) log_line("<4>logseald: withholding the watchdog ping: " + stalled);
+        withheld = stalled;
+      } else {
+        if (!withheld.empty()) log_line("<5>logseald: progress again; watchdog pings resume");
+        withheld.clear();
+        if (now - last_ping >= ping_every) {
+          ingest::sd_notify_text("WATCHDOG=1");
+          last_ping = now;
+        }
+      }
+    }
   }
   ingest::sd_notify_text("STOPPING=1");
   if (server) server->stop();
