@@ -4,12 +4,13 @@
 //   SIGTERM/SIGINT  stop accepting, drain every queue, commit, sign a final
 //                   checkpoint, exit 0
 //   SIGHUP          roll the open segments
-// Under systemd it takes its listening sockets from the socket unit (named by
-// FileDescriptorName=: syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls), sends
+// Under systemd it takes its listening sockets from the socket units (named by
+// FileDescriptorName=: syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls), sends
 // READY=1 once listeners, store and signer are ready, STATUS= lines, and
 // WATCHDOG=1 only while the writer, the signer and the ingest threads are seen to
 // make progress (or have nothing to do), so a hung writer gets the service restarted.
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -149,7 +150,14 @@ Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Con
   for (const ingest::PassedSocket& p : passed) {
     ingest::ListenerSpec::Kind kind;
     bool tls = false;
-    if (p.name == "syslog-tcp") {
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    if (::getsockopt(p.fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0) type = 0;
+    if (p.name == "syslog") {
+      // One socket unit (so one FileDescriptorName=) for plain syslog on UDP and
+      // TCP: the socket's type tells them apart.
+      kind = type == SOCK_DGRAM ? ingest::ListenerSpec::Kind::kSyslogUdp : ingest::ListenerSpec::Kind::kSyslogTcp;
+    } else if (p.name == "syslog-tcp") {
       kind = ingest::ListenerSpec::Kind::kSyslogTcp;
     } else if (p.name == "syslog-udp") {
       kind = ingest::ListenerSpec::Kind::kSyslogUdp;
@@ -164,7 +172,7 @@ Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Con
     } else {
       return invalid_argument("systemd passed socket " + std::to_string(p.fd) + " (" + ingest::bound_address_of(p.fd) +
                               ") named '" + p.name +
-                              "': set FileDescriptorName= to one of syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
+                              "': set FileDescriptorName= to one of syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
     }
     std::string bound = ingest::bound_address_of(p.fd);
     auto spec = listener_from_flag(kind, bound, tls);
@@ -474,7 +482,15 @@ int main(int argc, char** argv) {
     uint64_t durable = 0, signed_records = 0;
     Clock::time_point writer_seen, signer_seen, signed_at;
   };
+  // The streams as they are at start (recovered from disk): later advances count.
   std::map<std::string, Progress> progress;
+  for (engine::Stream* s : st->open_streams()) {
+    auto stats = s->stats();
+    Progress& p = progress[s->name()];
+    p.durable = stats.durable_records;
+    p.signed_records = stats.signed_records;
+    p.writer_seen = p.signer_seen = Clock::now();
+  }
   auto last_ping = Clock::time_point{};
   std::string withheld;  // why the last ping was withheld ("" while pinging)
   std::string last_checkpoint = "none yet";
@@ -510,7 +526,7 @@ int main(int argc, char** argv) {
       if (stats.signed_records != p.signed_records || stats.signed_records >= stats.durable_records) {
         p.signer_seen = now;
       }
-      if (stats.signed_records != p.signed_records && !fresh) {
+      if (stats.signed_records != p.signed_records) {
         p.signed_at = now;
         if (p.signed_at >= last_checkpoint_at) {
           last_checkpoint_at = p.signed_at;
