@@ -413,6 +413,19 @@ int main(int argc, char** argv) {
     log_line("<3>logseald: " + store.status().to_string());
     return 2;
   }
+  // Each stream's records on disk before anything is appended: stats() counts
+  // appended records from this start on but durable ones from the stream's
+  // beginning, and the watchdog compares the two. Opened here, before the
+  // listeners, so nothing is appended yet (stream() returns the same stream later).
+  std::map<std::string, uint64_t> recovered_records;
+  for (const ingest::ListenerSpec& spec : cfg.listeners) {
+    auto s = store.value()->stream(spec.stream);
+    if (!s.ok()) {
+      log_line("<3>logseald: " + s.status().to_string());
+      return 2;
+    }
+    recovered_records[spec.stream] = s.value()->durable_size();
+  }
   std::unique_ptr<ingest::SyslogServer> server;
   if (!cfg.listeners.empty()) {
     auto s = ingest::SyslogServer::start(cfg.listeners, *store.value(), cfg.server);
@@ -522,7 +535,10 @@ int main(int argc, char** argv) {
       auto [it, fresh] = progress.try_emplace(s->name());
       Progress& p = it->second;
       if (fresh) p.writer_seen = p.signer_seen = now;
-      if (stats.durable_records != p.durable || stats.durable_records >= stats.records) p.writer_seen = now;
+      // A stream opened after start (none yet) counts from its first sight.
+      auto base = recovered_records.try_emplace(s->name(), stats.durable_records - std::min(stats.durable_records, stats.records));
+      uint64_t appended = base.first->second + stats.records;
+      if (stats.durable_records != p.durable || stats.durable_records >= appended) p.writer_seen = now;
       if (stats.signed_records != p.signed_records || stats.signed_records >= stats.durable_records) {
         p.signer_seen = now;
       }
