@@ -68,7 +68,8 @@ Result<std::vector<PassedSocket>> take_passed_sockets() {
     int fd = kListenFdsStart + static_cast<int>(i);
     int flags = ::fcntl(fd, F_GETFD);
     if (flags < 0) return errno_status("passed socket " + std::to_string(fd), errno);
-    if (::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return errno_status("passed socket " + std::to_string(fd), errno);
+    if (::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+      return errno_status("passed socket " + std::to_string(fd), errno);
     out.push_back({fd, names.empty() ? std::string("unknown") : names[static_cast<size_t>(i)]});
   }
   return out;

@@ -2,8 +2,11 @@
 // take_passed_sockets() reads it, and listeners on sockets passed in (what
 // logseald does with them). The same paths under a real systemd:
 // tests/systemd/nspawn-test.
+#include "ingest/systemd_sockets.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,11 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "ingest/net_address.h"
 #include "ingest/syslog_server.h"
-#include "ingest/systemd_sockets.h"
 #include "tests/test_util.h"
 
 namespace logseal {

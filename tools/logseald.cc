@@ -170,9 +170,9 @@ Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Con
       kind = ingest::ListenerSpec::Kind::kRelp;
       tls = true;
     } else {
-      return invalid_argument("systemd passed socket " + std::to_string(p.fd) + " (" + ingest::bound_address_of(p.fd) +
-                              ") named '" + p.name +
-                              "': set FileDescriptorName= to one of syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
+      return invalid_argument(
+          "systemd passed socket " + std::to_string(p.fd) + " (" + ingest::bound_address_of(p.fd) + ") named '" +
+          p.name + "': set FileDescriptorName= to one of syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
     }
     std::string bound = ingest::bound_address_of(p.fd);
     auto spec = listener_from_flag(kind, bound, tls);
@@ -493,7 +493,7 @@ int main(int argc, char** argv) {
   auto ping_every = std::max<Clock::duration>(watchdog / 4, std::chrono::milliseconds(100));
   struct Progress {
     uint64_t durable = 0, signed_records = 0;
-    Clock::time_point writer_seen, signer_seen, signed_at;
+    Clock::time_point writer_seen, signer_seen;
   };
   // The streams as they are at start (recovered from disk): later advances count.
   std::map<std::string, Progress> progress;
@@ -536,18 +536,16 @@ int main(int argc, char** argv) {
       Progress& p = it->second;
       if (fresh) p.writer_seen = p.signer_seen = now;
       // A stream opened after start (none yet) counts from its first sight.
-      auto base = recovered_records.try_emplace(s->name(), stats.durable_records - std::min(stats.durable_records, stats.records));
+      auto base = recovered_records.try_emplace(s->name(),
+                                                stats.durable_records - std::min(stats.durable_records, stats.records));
       uint64_t appended = base.first->second + stats.records;
       if (stats.durable_records != p.durable || stats.durable_records >= appended) p.writer_seen = now;
       if (stats.signed_records != p.signed_records || stats.signed_records >= stats.durable_records) {
         p.signer_seen = now;
       }
       if (stats.signed_records != p.signed_records) {
-        p.signed_at = now;
-        if (p.signed_at >= last_checkpoint_at) {
-          last_checkpoint_at = p.signed_at;
-          last_checkpoint = "stream " + s->name() + " at " + std::to_string(stats.signed_records) + " records";
-        }
+        last_checkpoint_at = now;
+        last_checkpoint = "stream " + s->name() + " at " + std::to_string(stats.signed_records) + " records";
       }
       p.durable = stats.durable_records;
       p.signed_records = stats.signed_records;
@@ -573,7 +571,7 @@ int main(int argc, char** argv) {
     if (dt >= 2.0) {
       double rate = static_cast<double>(records - last_records) / dt;
       char buf[512];
-      std::string ago = "";
+      std::string ago;
       if (last_checkpoint_at != Clock::time_point{}) {
         char a[64];
         std::snprintf(a, sizeof a, ", %.1f s ago", std::chrono::duration<double>(now - last_checkpoint_at).count());
