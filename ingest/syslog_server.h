@@ -58,14 +58,14 @@ class SyslogServer {
   ~SyslogServer();
   // Stops reading and accepting, finishes the messages already read, joins.
   void stop();
-  // The bound address of listener i (after port 0 is resolved), e.g. "127.0.0.1:40211".
-  std::string bound_address(size_t i) const;
-  const std::vector<std::unique_ptr<ListenerMetrics>>& metrics() const { return metrics_; }
   // The steady-clock time (ns) of the last loop pass of the ingest thread that
   // passed least recently. Each thread passes at least every 100 ms while it is
   // not blocked, so an old value means a thread is stuck (the watchdog's proof of
   // life for ingest).
   int64_t oldest_loop_ns() const;
+  // The bound address of listener i (after port 0 is resolved), e.g. "127.0.0.1:40211".
+  std::string bound_address(size_t i) const;
+  const std::vector<std::unique_ptr<ListenerMetrics>>& metrics() const { return metrics_; }
 
   struct Worker;
 

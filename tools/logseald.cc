@@ -142,11 +142,10 @@ std::string port_of(const std::string& address) { return address.substr(address.
 
 // A socket from systemd becomes a listener of the kind its FileDescriptorName=
 // names. A configured listener (flag or [[listener]]) of the same kind and port
-// gives it its stream name and is not bound again; without one the stream is
-// named as a flag listener on that port would be, so a switch between activated
-// and self-bound start keeps writing the same streams.
-Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Config& cfg,
-                            std::vector<ingest::ListenerSpec>& adopted, std::vector<bool>& adopted_tls) {
+// takes it instead of binding its address, keeping its stream and options; without
+// one the stream is named as a flag listener on that port would be, so a switch
+// between activated and self-bound start keeps writing the same streams.
+Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Config& cfg) {
   for (const ingest::PassedSocket& p : passed) {
     ingest::ListenerSpec::Kind kind;
     bool tls = false;
@@ -175,32 +174,38 @@ Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Con
           p.name + "': set FileDescriptorName= to one of syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
     }
     std::string bound = ingest::bound_address_of(p.fd);
-    auto spec = listener_from_flag(kind, bound, tls);
-    if (!spec.ok()) return spec.status();
-    spec->fd = p.fd;
-    auto same = [&](const ingest::ListenerSpec& c) { return c.kind == kind && port_of(c.address) == port_of(bound); };
-    if (tls) {
-      for (auto it = cfg.tls_listeners.begin(); it != cfg.tls_listeners.end();) {
-        auto c = listener_from_flag(it->first, it->second, true);
-        if (c.ok() && same(c.value())) {
-          spec->stream = c->stream;
-          it = cfg.tls_listeners.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    } else {
-      for (auto it = cfg.listeners.begin(); it != cfg.listeners.end();) {
-        if (same(*it)) {
-          spec->stream = it->stream;
-          it = cfg.listeners.erase(it);
-        } else {
-          ++it;
-        }
-      }
+    size_t match = cfg.listeners.size();
+    std::shared_ptr<ingest::TlsContext> tls_ctx;
+    for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+      const ingest::ListenerSpec& c = cfg.listeners[i];
+      if (c.tls) tls_ctx = c.tls;
+      bool same = c.kind == kind && (c.tls != nullptr) == tls && port_of(c.address) == port_of(bound);
+      // The first configured listener without a socket yet; else any (a second
+      // socket on the same port, e.g. IPv4 next to IPv6, writes the same stream).
+      if (same && (match == cfg.listeners.size() || (cfg.listeners[match].fd >= 0 && c.fd < 0))) match = i;
     }
-    adopted.push_back(spec.value());
-    adopted_tls.push_back(tls);
+    if (match < cfg.listeners.size() && cfg.listeners[match].fd < 0) {
+      cfg.listeners[match].fd = p.fd;
+      cfg.listeners[match].address = bound;
+      continue;
+    }
+    ingest::ListenerSpec spec;
+    if (match < cfg.listeners.size()) {
+      spec = cfg.listeners[match];
+    } else {
+      LS_ASSIGN_OR_RETURN(spec, listener_from_flag(kind, bound, tls));
+      if (tls && !tls_ctx) {
+        if (cfg.tls.cert_file.empty() || cfg.tls.key_file.empty()) {
+          return invalid_argument("systemd passed a " + p.name + " socket (" + bound +
+                                  "); TLS needs --tls-cert and --tls-key (or [tls] cert and key in --config)");
+        }
+        LS_ASSIGN_OR_RETURN(tls_ctx, ingest::TlsContext::create(cfg.tls));
+      }
+      spec.tls = tls ? tls_ctx : nullptr;
+    }
+    spec.fd = p.fd;
+    spec.address = bound;
+    cfg.listeners.push_back(spec);
   }
   return ok_status();
 }
@@ -337,26 +342,9 @@ int main(int argc, char** argv) {
   for (auto& r : relp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kRelp, r).value());
   for (auto& t : tls_tcp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kSyslogTcp, t);
   for (auto& r : tls_relp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kRelp, r);
-  // Socket activation: the sockets systemd passed replace the configured
-  // listeners of the same kind and port; the rest are bound here as usual.
-  auto passed = ingest::take_passed_sockets();
-  if (!passed.ok()) {
-    log_line("<3>logseald: socket activation: " + passed.status().message());
-    return 2;
-  }
-  std::vector<ingest::ListenerSpec> adopted;
-  std::vector<bool> adopted_tls;
-  Status adopt = adopt_passed_sockets(passed.value(), cfg, adopted, adopted_tls);
-  if (!adopt.ok()) {
-    log_line("<3>logseald: socket activation: " + adopt.message());
-    return 2;
-  }
-  bool need_tls = !cfg.tls_listeners.empty() || std::count(adopted_tls.begin(), adopted_tls.end(), true) > 0;
-  std::shared_ptr<ingest::TlsContext> tls_ctx;
-  if (need_tls) {
+  if (!cfg.tls_listeners.empty()) {
     if (cfg.tls.cert_file.empty() || cfg.tls.key_file.empty()) {
-      log_line("<3>logseald: TLS listeners (syslog-tls, relp-tls) need --tls-cert and --tls-key (or [tls] cert and key "
-               "in --config)");
+      log_line("<3>logseald: TLS listeners need --tls-cert and --tls-key (or [tls] cert and key in --config)");
       return 2;
     }
     auto ctx = ingest::TlsContext::create(cfg.tls);
@@ -364,22 +352,30 @@ int main(int argc, char** argv) {
       log_line("<3>logseald: TLS: " + ctx.status().to_string());
       return 2;
     }
-    tls_ctx = ctx.value();
     for (auto& [kind, text] : cfg.tls_listeners) {
       auto spec = listener_from_flag(kind, text, true).value();
-      spec.tls = tls_ctx;
+      spec.tls = ctx.value();
       cfg.listeners.push_back(spec);
     }
-  }
-  for (size_t i = 0; i < adopted.size(); ++i) {
-    if (adopted_tls[i]) adopted[i].tls = tls_ctx;
-    cfg.listeners.push_back(adopted[i]);
   }
   if (threads) cfg.server.threads = threads;
   if (message_max) cfg.server.message_bytes_max = message_max;
   if (segment_bytes) cfg.store.stream.segment_bytes = segment_bytes;
   if (segment_age_s) cfg.store.stream.segment_age_s = segment_age_s;
   if (checkpoint_ms) cfg.store.stream.checkpoint_ms = checkpoint_ms;
+  // Socket activation: the sockets systemd passed go to the configured listeners
+  // of the same kind and port (which then bind nothing) or become listeners of
+  // their own; the other configured listeners bind their addresses as usual.
+  auto passed = ingest::take_passed_sockets();
+  if (!passed.ok()) {
+    log_line("<3>logseald: socket activation: " + passed.status().message());
+    return 2;
+  }
+  Status adopted = adopt_passed_sockets(passed.value(), cfg);
+  if (!adopted.ok()) {
+    log_line("<3>logseald: socket activation: " + adopted.message());
+    return 2;
+  }
   if (cfg.data_dir.empty() || cfg.signer.empty()) {
     log_line("<3>logseald: --data-dir and --signer are required (or data_dir and signer in --config)");
     return 2;
