@@ -1,6 +1,7 @@
 #include "ingest/syslog_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,8 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -32,7 +35,7 @@ constexpr size_t kRecvBufferBytes = 16 * 1024;  // 4 MiB per thread in all
 constexpr int kBufferGroup = 1;
 constexpr size_t kUdpDatagramBytesMax = 65536;
 
-enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpSend = 5, kOpEvent = 6 };
+enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpSend = 5, kOpEvent = 6, kOpCancel = 7 };
 uint64_t tag(Op op, uint64_t id) { return (static_cast<uint64_t>(op) << 56) | id; }
 Op tag_op(uint64_t t) { return static_cast<Op>(t >> 56); }
 uint64_t tag_id(uint64_t t) { return t & ((1ull << 56) - 1); }
@@ -54,6 +57,39 @@ constexpr int64_t kAcceptRetryNs = 100 * 1000 * 1000;
 Result<int> bind_listener(const ListenerSpec& spec, const std::string& address) {
   bool tcp = spec.kind != ListenerSpec::Kind::kSyslogUdp;
   return bind_socket(address, tcp, listener_kind_name(spec.kind));
+}
+
+// A duplicate of a socket systemd passed, for one ingest thread. Every thread
+// shares the one socket (the kernel hands each connection or datagram to one of
+// them); the duplicate is closed by the thread, the original stays with the caller.
+Result<int> adopt_listener(const ListenerSpec& spec) {
+  bool tcp = spec.kind != ListenerSpec::Kind::kSyslogUdp;
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(spec.fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    return errno_status(std::string("passed socket for ") + listener_kind_name(spec.kind), errno);
+  }
+  if (type != (tcp ? SOCK_STREAM : SOCK_DGRAM)) {
+    return invalid_argument(std::string("passed socket for ") + listener_kind_name(spec.kind) + " " +
+                            bound_address_of(spec.fd) + " is a " + (type == SOCK_STREAM ? "stream" : "datagram") +
+                            " socket; " + listener_kind_name(spec.kind) + " needs " +
+                            (tcp ? "ListenStream=" : "ListenDatagram="));
+  }
+  if (tcp) {
+    int listening = 0;
+    len = sizeof listening;
+    if (::getsockopt(spec.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening == 0) {
+      return invalid_argument(std::string("passed socket for ") + listener_kind_name(spec.kind) + " " +
+                              bound_address_of(spec.fd) + " is not listening (the socket unit needs Accept=no)");
+    }
+  } else {
+    // systemd does not set it; the drop counter in /metrics depends on it.
+    int one = 1;
+    ::setsockopt(spec.fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+  }
+  int fd = ::fcntl(spec.fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return errno_status("dup passed socket", errno);
+  return fd;
 }
 
 }  // namespace
@@ -86,6 +122,7 @@ struct SyslogServer::Worker {
   size_t br_bytes = 0;
   std::vector<char> recv_mem;
   std::thread thread;
+  std::atomic<int64_t> loop_ns{0};  // steady clock, each pass of run()'s loop
 
   struct Udp {
     msghdr msg{};
@@ -635,6 +672,7 @@ struct SyslogServer::Worker {
     bool stopping = false;
     auto stop_deadline = std::chrono::steady_clock::time_point{};
     while (true) {
+      loop_ns.store(steady_now_ns(), std::memory_order_relaxed);
       __kernel_timespec ts{0, 100 * 1000 * 1000};
       io_uring_cqe* cqe = nullptr;
       int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr);
@@ -682,9 +720,17 @@ struct SyslogServer::Worker {
         stop_deadline = now + std::chrono::seconds(5);
         // Stop accepting and reading: shut listeners and connections down; the
         // completions that follow deliver what was already read.
-        for (int& fd : fds) {
-          if (fd >= 0) {
-            ::shutdown(fd, SHUT_RDWR);
+        for (size_t l = 0; l < fds.size(); ++l) {
+          if (fds[l] < 0) continue;
+          if (server->specs_[l].fd >= 0) {
+            // A socket from systemd: shutting it down would end its listening for
+            // systemd too (and for the next start), so only our request on it ends.
+            io_uring_sqe* s = sqe();
+            bool is_udp = server->specs_[l].kind == ListenerSpec::Kind::kSyslogUdp;
+            io_uring_prep_cancel64(s, tag(is_udp ? kOpUdp : kOpAccept, l), 0);
+            io_uring_sqe_set_data64(s, tag(kOpCancel, l));
+          } else {
+            ::shutdown(fds[l], SHUT_RDWR);
           }
         }
         for (auto& [id, c] : conns) {
@@ -768,8 +814,13 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
     for (size_t l = 0; l < s->specs_.size(); ++l) {
       // The first thread binds the address as given (port 0 gets resolved); the
       // others bind the resolved address with SO_REUSEPORT.
-      std::string addr = t == 0 ? s->specs_[l].address : s->bound_[l];
-      LS_ASSIGN_OR_RETURN(int fd, bind_listener(s->specs_[l], addr));
+      int fd = -1;
+      if (s->specs_[l].fd >= 0) {
+        LS_ASSIGN_OR_RETURN(fd, adopt_listener(s->specs_[l]));
+      } else {
+        std::string addr = t == 0 ? s->specs_[l].address : s->bound_[l];
+        LS_ASSIGN_OR_RETURN(fd, bind_listener(s->specs_[l], addr));
+      }
       w->fds.push_back(fd);
       if (t == 0) {
         s->bound_.push_back(bound_address_of(fd));
@@ -801,6 +852,7 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
   }
   for (auto& w : s->workers_) {
     Worker* wp = w.get();
+    wp->loop_ns.store(steady_now_ns(), std::memory_order_relaxed);
     wp->thread = std::thread([wp] { wp->run(); });
   }
   return s;
@@ -819,6 +871,12 @@ void SyslogServer::stop() {
     stopped_ = true;
     for (auto& [name, p] : pg_) p->flush_all(unix_now_ns());
   }
+}
+
+int64_t SyslogServer::oldest_loop_ns() const {
+  int64_t oldest = INT64_MAX;
+  for (auto& w : workers_) oldest = std::min(oldest, w->loop_ns.load(std::memory_order_relaxed));
+  return oldest;
 }
 
 std::string SyslogServer::bound_address(size_t i) const { return i < bound_.size() ? bound_[i] : ""; }

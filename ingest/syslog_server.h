@@ -32,6 +32,11 @@ struct ListenerSpec {
   // kRelp: RELP as rsyslog's omrelp speaks it; "200 OK" only once durable.
   enum class Kind { kSyslogTcp, kSyslogUdp, kRelp } kind = Kind::kSyslogTcp;
   std::string address;  // "127.0.0.1:5514", "[::1]:5514", ":5514" (all addresses)
+  // A socket already bound (and, for TCP kinds, listening) that systemd passed
+  // (socket activation); -1: bind `address`. The server uses duplicates of it and
+  // never shuts it down, because systemd holds the same socket for the next start.
+  // The caller keeps ownership of this descriptor.
+  int fd = -1;
   std::string stream;   // stream the records go to
   // TCP and RELP only: when set, connections speak TLS (RFC 5425 for syslog); the
   // verified client identity (certificate subject and SANs) goes into each
@@ -59,6 +64,11 @@ class SyslogServer {
   ~SyslogServer();
   // Stops reading and accepting, finishes the messages already read, joins.
   void stop();
+  // The steady-clock time (ns) of the last loop pass of the ingest thread that
+  // passed least recently. Each thread passes at least every 100 ms while it is
+  // not blocked, so an old value means a thread is stuck (the watchdog's proof of
+  // life for ingest).
+  int64_t oldest_loop_ns() const;
   // The bound address of listener i (after port 0 is resolved), e.g. "127.0.0.1:40211".
   std::string bound_address(size_t i) const;
   const std::vector<std::unique_ptr<ListenerMetrics>>& metrics() const { return metrics_; }

@@ -4,9 +4,13 @@
 //   SIGTERM/SIGINT  stop accepting, drain every queue, commit, sign a final
 //                   checkpoint, exit 0
 //   SIGHUP          roll the open segments
-// Under systemd it sends READY=1 once listeners, store and signer are ready,
-// STATUS= lines, and WATCHDOG=1 while every stream is healthy and making progress.
+// Under systemd it takes its listening sockets from the socket units (named by
+// FileDescriptorName=: syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls), sends
+// READY=1 once listeners, store and signer are ready, STATUS= lines, and
+// WATCHDOG=1 only while the writer, the signer and the ingest threads are seen to
+// make progress (or have nothing to do), so a hung writer gets the service restarted.
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,7 +31,9 @@
 #include "hsm/signer.h"
 #include "ingest/admin_http.h"
 #include "ingest/http_events.h"
+#include "ingest/net_address.h"
 #include "ingest/syslog_server.h"
+#include "ingest/systemd_sockets.h"
 #include "ingest/tls.h"
 #include "io/env.h"
 
@@ -199,6 +205,78 @@ Status load_toml(const std::string& path, Config& c) {
       LS_RETURN_IF_ERROR(load_pg_options(*lt, path, spec->pg));
       c.listeners.push_back(spec.value());
     }
+  }
+  return ok_status();
+}
+
+std::string port_of(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+
+// A socket from systemd becomes a listener of the kind its FileDescriptorName=
+// names. A configured listener (flag or [[listener]]) of the same kind and port
+// takes it instead of binding its address, keeping its stream and options; without
+// one the stream is named as a flag listener on that port would be, so a switch
+// between activated and self-bound start keeps writing the same streams.
+Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Config& cfg) {
+  for (const ingest::PassedSocket& p : passed) {
+    ingest::ListenerSpec::Kind kind;
+    bool tls = false;
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    if (::getsockopt(p.fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0) type = 0;
+    if (p.name == "syslog") {
+      // One socket unit (so one FileDescriptorName=) for plain syslog on UDP and
+      // TCP: the socket's type tells them apart.
+      kind = type == SOCK_DGRAM ? ingest::ListenerSpec::Kind::kSyslogUdp : ingest::ListenerSpec::Kind::kSyslogTcp;
+    } else if (p.name == "syslog-tcp") {
+      kind = ingest::ListenerSpec::Kind::kSyslogTcp;
+    } else if (p.name == "syslog-udp") {
+      kind = ingest::ListenerSpec::Kind::kSyslogUdp;
+    } else if (p.name == "relp") {
+      kind = ingest::ListenerSpec::Kind::kRelp;
+    } else if (p.name == "syslog-tls") {
+      kind = ingest::ListenerSpec::Kind::kSyslogTcp;
+      tls = true;
+    } else if (p.name == "relp-tls") {
+      kind = ingest::ListenerSpec::Kind::kRelp;
+      tls = true;
+    } else {
+      return invalid_argument(
+          "systemd passed socket " + std::to_string(p.fd) + " (" + ingest::bound_address_of(p.fd) + ") named '" +
+          p.name + "': set FileDescriptorName= to one of syslog, syslog-tcp, syslog-udp, syslog-tls, relp, relp-tls");
+    }
+    std::string bound = ingest::bound_address_of(p.fd);
+    size_t match = cfg.listeners.size();
+    std::shared_ptr<ingest::TlsContext> tls_ctx;
+    for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+      const ingest::ListenerSpec& c = cfg.listeners[i];
+      if (c.tls) tls_ctx = c.tls;
+      bool same = c.kind == kind && (c.tls != nullptr) == tls && port_of(c.address) == port_of(bound);
+      // The first configured listener without a socket yet; else any (a second
+      // socket on the same port, e.g. IPv4 next to IPv6, writes the same stream).
+      if (same && (match == cfg.listeners.size() || (cfg.listeners[match].fd >= 0 && c.fd < 0))) match = i;
+    }
+    if (match < cfg.listeners.size() && cfg.listeners[match].fd < 0) {
+      cfg.listeners[match].fd = p.fd;
+      cfg.listeners[match].address = bound;
+      continue;
+    }
+    ingest::ListenerSpec spec;
+    if (match < cfg.listeners.size()) {
+      spec = cfg.listeners[match];
+    } else {
+      LS_ASSIGN_OR_RETURN(spec, listener_from_flag(kind, bound, tls));
+      if (tls && !tls_ctx) {
+        if (cfg.tls.cert_file.empty() || cfg.tls.key_file.empty()) {
+          return invalid_argument("systemd passed a " + p.name + " socket (" + bound +
+                                  "); TLS needs --tls-cert and --tls-key (or [tls] cert and key in --config)");
+        }
+        LS_ASSIGN_OR_RETURN(tls_ctx, ingest::TlsContext::create(cfg.tls));
+      }
+      spec.tls = tls ? tls_ctx : nullptr;
+    }
+    spec.fd = p.fd;
+    spec.address = bound;
+    cfg.listeners.push_back(spec);
   }
   return ok_status();
 }
@@ -437,12 +515,26 @@ int main(int argc, char** argv) {
   if (segment_bytes) cfg.store.stream.segment_bytes = segment_bytes;
   if (segment_age_s) cfg.store.stream.segment_age_s = segment_age_s;
   if (checkpoint_ms) cfg.store.stream.checkpoint_ms = checkpoint_ms;
+  // Socket activation: the sockets systemd passed go to the configured listeners
+  // of the same kind and port (which then bind nothing) or become listeners of
+  // their own; the other configured listeners bind their addresses as usual.
+  auto passed = ingest::take_passed_sockets();
+  if (!passed.ok()) {
+    log_line("<3>logseald: socket activation: " + passed.status().message());
+    return 2;
+  }
+  Status adopted = adopt_passed_sockets(passed.value(), cfg);
+  if (!adopted.ok()) {
+    log_line("<3>logseald: socket activation: " + adopted.message());
+    return 2;
+  }
   if (cfg.data_dir.empty() || cfg.signer.empty()) {
     log_line("<3>logseald: --data-dir and --signer are required (or data_dir and signer in --config)");
     return 2;
   }
   if (cfg.listeners.empty() && cfg.http.empty() && http_specs.empty()) {
-    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp, --http-events or --http");
+    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp, --http-events or --http, "
+             "or start it from logseald.socket");
     return 2;
   }
   if (!cfg.tcti.empty()) setenv("LOGSEAL_TCTI", cfg.tcti.c_str(), 1);
@@ -473,6 +565,19 @@ int main(int argc, char** argv) {
   if (!store.ok()) {
     log_line("<3>logseald: " + store.status().to_string());
     return 2;
+  }
+  // Each stream's records on disk before anything is appended: stats() counts
+  // appended records from this start on but durable ones from the stream's
+  // beginning, and the watchdog compares the two. Opened here, before the
+  // listeners, so nothing is appended yet (stream() returns the same stream later).
+  std::map<std::string, uint64_t> recovered_records;
+  for (const ingest::ListenerSpec& spec : cfg.listeners) {
+    auto s = store.value()->stream(spec.stream);
+    if (!s.ok()) {
+      log_line("<3>logseald: " + s.status().to_string());
+      return 2;
+    }
+    recovered_records[spec.stream] = s.value()->durable_size();
   }
   std::unique_ptr<ingest::SyslogServer> server;
   if (!cfg.listeners.empty()) {
@@ -531,7 +636,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < cfg.listeners.size(); ++i) {
       where += std::string(" ") + ingest::listener_kind_name(cfg.listeners[i].kind) +
                (cfg.listeners[i].tls ? "-tls" : "") + "=" + server->bound_address(i) +
-               "(stream " + cfg.listeners[i].stream + ")";
+               (cfg.listeners[i].fd >= 0 ? "[systemd]" : "") + "(stream " + cfg.listeners[i].stream + ")";
     }
   }
   for (size_t i = 0; http_events && i < http_specs.size(); ++i) {
@@ -543,9 +648,38 @@ int main(int argc, char** argv) {
            hsm::signer_kind_name(st->signer().kind()) + ";" + where);
   ingest::sd_notify_text("READY=1\nSTATUS=listening:" + where);
 
+  // The watchdog: systemd restarts the service when WATCHDOG=1 stops coming for
+  // WatchdogSec. A ping proves that this thread runs, so it is sent only while
+  // the threads that do the work are seen to move: every stream's writer
+  // (durable count advancing, or nothing waiting), its signer (signed count
+  // advancing, or caught up) and every ingest thread (loop passes). A hung
+  // writer thus stops the pings even though this loop still runs.
   const char* wd = std::getenv("WATCHDOG_USEC");
   int64_t watchdog_us = wd != nullptr ? std::atoll(wd) : 0;
-  auto last_status = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  auto watchdog = std::chrono::microseconds(watchdog_us);
+  auto writer_stall_max = std::max<Clock::duration>(watchdog / 2, std::chrono::milliseconds(500));
+  auto signer_stall_max =
+      std::max<Clock::duration>(watchdog / 2, std::chrono::milliseconds(4 * int64_t{cfg.store.stream.checkpoint_ms}));
+  auto ping_every = std::max<Clock::duration>(watchdog / 4, std::chrono::milliseconds(100));
+  struct Progress {
+    uint64_t durable = 0, signed_records = 0;
+    Clock::time_point writer_seen, signer_seen;
+  };
+  // The streams as they are at start (recovered from disk): later advances count.
+  std::map<std::string, Progress> progress;
+  for (engine::Stream* s : st->open_streams()) {
+    auto stats = s->stats();
+    Progress& p = progress[s->name()];
+    p.durable = stats.durable_records;
+    p.signed_records = stats.signed_records;
+    p.writer_seen = p.signer_seen = Clock::now();
+  }
+  auto last_ping = Clock::time_point{};
+  std::string withheld;  // why the last ping was withheld ("" while pinging)
+  std::string last_checkpoint = "none yet";
+  Clock::time_point last_checkpoint_at{};
+  auto last_status = Clock::now();
   uint64_t last_records = 0;
   int exit_code = 0;
   while (true) {
@@ -559,14 +693,44 @@ int main(int argc, char** argv) {
       for (engine::Stream* s : st->open_streams()) s->request_roll();
       log_line("<5>logseald: SIGHUP: rolling open segments");
     }
-    // Health, STATUS and the watchdog: every stream must be healthy.
+    // Health, progress and STATUS: every stream must be healthy.
+    auto now = Clock::now();
     Status health = ok_status();
+    std::string stalled;
     uint64_t records = 0, signed_records = 0;
     for (engine::Stream* s : st->open_streams()) {
       if (!s->health().ok()) health = s->health().with_context("stream " + s->name());
       auto stats = s->stats();
       records += stats.durable_records;
       signed_records += stats.signed_records;
+      auto [it, fresh] = progress.try_emplace(s->name());
+      Progress& p = it->second;
+      if (fresh) p.writer_seen = p.signer_seen = now;
+      // A stream opened after start (none yet) counts from its first sight.
+      auto base = recovered_records.try_emplace(s->name(),
+                                                stats.durable_records - std::min(stats.durable_records, stats.records));
+      uint64_t appended = base.first->second + stats.records;
+      if (stats.durable_records != p.durable || stats.durable_records >= appended) p.writer_seen = now;
+      if (stats.signed_records != p.signed_records || stats.signed_records >= stats.durable_records) {
+        p.signer_seen = now;
+      }
+      if (stats.signed_records != p.signed_records) {
+        last_checkpoint_at = now;
+        last_checkpoint = "stream " + s->name() + " at " + std::to_string(stats.signed_records) + " records";
+      }
+      p.durable = stats.durable_records;
+      p.signed_records = stats.signed_records;
+      if (now - p.writer_seen > writer_stall_max) {
+        stalled = "stream " + s->name() + ": no durable progress with records waiting";
+      } else if (now - p.signer_seen > signer_stall_max) {
+        stalled = "stream " + s->name() + ": no signed checkpoint with records unsigned";
+      }
+    }
+    if (server && stalled.empty()) {
+      auto loop_age = std::chrono::nanoseconds(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() -
+          server->oldest_loop_ns());
+      if (loop_age > writer_stall_max) stalled = "an ingest thread is stuck";
     }
     if (!health.ok()) {
       // A failed write stops the process; the next start recovers from disk.
@@ -574,18 +738,36 @@ int main(int argc, char** argv) {
       exit_code = 1;
       break;
     }
-    auto now = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(now - last_status).count();
     if (dt >= 2.0) {
       double rate = static_cast<double>(records - last_records) / dt;
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "STATUS=%.0f records/s, %llu durable, %llu signed", rate,
-                    static_cast<unsigned long long>(records), static_cast<unsigned long long>(signed_records));
+      char buf[512];
+      std::string ago;
+      if (last_checkpoint_at != Clock::time_point{}) {
+        char a[64];
+        std::snprintf(a, sizeof a, ", %.1f s ago", std::chrono::duration<double>(now - last_checkpoint_at).count());
+        ago = a;
+      }
+      std::snprintf(buf, sizeof buf, "STATUS=%.0f records/s, %llu durable, %llu signed; last checkpoint: %s%s%s%s",
+                    rate, static_cast<unsigned long long>(records), static_cast<unsigned long long>(signed_records),
+                    last_checkpoint.c_str(), ago.c_str(), stalled.empty() ? "" : "; STALLED: ", stalled.c_str());
       ingest::sd_notify_text(buf);
       last_status = now;
       last_records = records;
     }
-    if (watchdog_us > 0) ingest::sd_notify_text("WATCHDOG=1");
+    if (watchdog_us > 0) {
+      if (!stalled.empty()) {
+        if (withheld != stalled) log_line("<4>logseald: withholding the watchdog ping: " + stalled);
+        withheld = stalled;
+      } else {
+        if (!withheld.empty()) log_line("<5>logseald: progress again; watchdog pings resume");
+        withheld.clear();
+        if (now - last_ping >= ping_every) {
+          ingest::sd_notify_text("WATCHDOG=1");
+          last_ping = now;
+        }
+      }
+    }
   }
   ingest::sd_notify_text("STOPPING=1");
   if (server) server->stop();
