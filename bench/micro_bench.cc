@@ -1,5 +1,6 @@
-// Micro benchmarks of the hot path: leaf hashing, XXH3, batch encoding, Merkle
-// append, frame chain. Run: build/bin/logseal-bench-micro
+// Micro benchmarks of the hot path: syslog framing and parsing (RFC 5424, RFC
+// 3164), leaf hashing, XXH3, batch encoding, Merkle append, frame chain.
+// Run: build/bin/logseal-bench-micro
 #include <benchmark/benchmark.h>
 #include <xxhash.h>
 
@@ -10,6 +11,9 @@
 #include "engine/format.h"
 #include "engine/merkle.h"
 #include "hsm/sha256.h"
+#include "ingest/framing.h"
+#include "ingest/syslog_fields.h"
+#include "ingest/syslog_parse.h"
 #include "io/buffer.h"
 
 using namespace logseal;
@@ -103,5 +107,57 @@ void BM_ChainNext(benchmark::State& state) {
 BENCHMARK(BM_ChainNext);
 
 }  // namespace
+
+// ---- syslog: what an ingest thread does per message before hashing ----
+
+const char* const k5424 =
+    "<134>1 2026-11-26T03:29:34.321057+00:00 db1.example.net postgres 21011 AUDIT "
+    "[meta sequenceId=\"17\"] 2026-11-26 03:29:34.321 UTC [21011] alice@app psql [local] LOG:  AUDIT: "
+    "SESSION,3,1,WRITE,INSERT,TABLE,public.orders,\"insert into orders values (1, 'x')\",<not logged>";
+const char* const k3164 =
+    "<30>Nov 26 03:29:34 web1 nginx[812]: 192.0.2.7 - - [26/Nov/2026:03:29:34 +0000] \"GET /a HTTP/1.1\" "
+    "200 612 \"-\" \"curl/7.88.1\"";
+
+void BM_SyslogParse5424(benchmark::State& state) {
+  std::string m = k5424;
+  uint8_t view[format::kSyslogViewBytes];
+  for (auto _ : state) {
+    ingest::SyslogFields f = ingest::parse_syslog(m);
+    benchmark::DoNotOptimize(ingest::make_syslog_view(f, m, view));
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(m.size()));
+}
+BENCHMARK(BM_SyslogParse5424);
+
+void BM_SyslogParse3164(benchmark::State& state) {
+  std::string m = k3164;
+  uint8_t view[format::kSyslogViewBytes];
+  for (auto _ : state) {
+    ingest::SyslogFields f = ingest::parse_syslog(m);
+    benchmark::DoNotOptimize(ingest::make_syslog_view(f, m, view));
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(m.size()));
+}
+BENCHMARK(BM_SyslogParse3164);
+
+// Octet-counted framing of a 1 MiB receive buffer of 300-byte messages.
+void BM_FramingOctet(benchmark::State& state) {
+  std::string one = message(300);
+  std::string frame = std::to_string(one.size()) + " " + one;
+  std::string buf;
+  while (buf.size() + frame.size() <= (1u << 20)) buf += frame;
+  size_t per_buf = buf.size() / frame.size();
+  for (auto _ : state) {
+    ingest::Framer fr(ingest::Framing::kAuto, 65536);
+    size_t n = 0;
+    (void)fr.feed(buf, [&](std::string_view msg, bool) { n += msg.size(); });
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(per_buf));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(buf.size()));
+}
+BENCHMARK(BM_FramingOctet);
 
 BENCHMARK_MAIN();
