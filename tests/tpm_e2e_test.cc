@@ -375,6 +375,11 @@ TEST_F(TpmTest, KeyRotationIsFollowedFromTheFirstKey) {
   RunResult same = cli({"key", "rotate", data, "--signer", "tpm:" + b + "/signing-key.pem", "--new-pubkey",
                         b + "/signing-key.pub.pem", "--tcti", tpm.tcti()});
   EXPECT_EQ(same.exit_code, 2) << describe(same);
+  // The old key cannot hand over streams the new key now signs.
+  RunResult stale = cli({"key", "rotate", data, "--signer", "tpm:" + a + "/signing-key.pem", "--new-pubkey",
+                         b + "/signing-key.pub.pem", "--tcti", tpm.tcti()});
+  EXPECT_EQ(stale.exit_code, 2) << describe(stale);
+  EXPECT_NE(stale.err.find("not by the --signer key"), std::string::npos) << stale.err;
 }
 
 }  // namespace

@@ -200,6 +200,12 @@ int cmd_key_rotate(const std::string& data_dir, const std::string& signer_spec, 
   std::vector<engine::KeyRotation> statements;
   for (const auto& name : entries.value()) {
     if (!format::valid_stream_name(name) || !env.is_dir(data_dir + "/" + name)) continue;
+    // Only the key that signs a stream may hand it over.
+    auto latest = engine::latest_checkpoint(env, data_dir, name);
+    if (latest.ok() && latest->decoded.key_id != signer.value()->key_id()) {
+      return fail(failed_precondition("stream " + name + " is signed by key " + to_hex(latest->decoded.key_id) +
+                                      ", not by the --signer key " + to_hex(signer.value()->key_id())));
+    }
     engine::KeyRotation k;
     k.stream = name;
     k.old_key_id = signer.value()->key_id();
