@@ -2,9 +2,9 @@
 
 #include <fnmatch.h>
 #include <simdjson.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
-#include <toml++/toml.h>
 
 #include "engine/export.h"
 #include "engine/merkle.h"
@@ -74,18 +74,21 @@ Result<PgRolePolicy> PgRolePolicy::parse(std::string_view text, const std::strin
   try {
     doc = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
-    return invalid_argument(policy_error(name, static_cast<int64_t>(e.source().begin.line),
-                                         std::string(e.description())));
+    return invalid_argument(
+        policy_error(name, static_cast<int64_t>(e.source().begin.line), std::string(e.description())));
   }
   PgRolePolicy policy;
   policy.name_ = name;
   for (auto&& [key, node] : doc) {
     int64_t line = static_cast<int64_t>(key.source().begin.line);
     if (key.str() != "roles") {
-      return invalid_argument(policy_error(name, line, "unknown key '" + std::string(key.str()) + "' (expected [roles.NAME])"));
+      return invalid_argument(
+          policy_error(name, line, "unknown key '" + std::string(key.str()) + "' (expected [roles.NAME])"));
     }
     const toml::table* roles = node.as_table();
-    if (roles == nullptr) return invalid_argument(policy_error(name, line, "roles must be a table of [roles.NAME] tables"));
+    if (roles == nullptr) {
+      return invalid_argument(policy_error(name, line, "roles must be a table of [roles.NAME] tables"));
+    }
     for (auto&& [role_key, role_node] : *roles) {
       int64_t rline = static_cast<int64_t>(role_key.source().begin.line);
       std::string role(role_key.str());
@@ -121,7 +124,8 @@ Result<PgRolePolicy> PgRolePolicy::parse(std::string_view text, const std::strin
         }
       }
       if (!have_classes) {
-        return invalid_argument(policy_error(name, rline, "roles." + role + " has no classes (e.g. classes = [\"READ\"])"));
+        return invalid_argument(
+            policy_error(name, rline, "roles." + role + " has no classes (e.g. classes = [\"READ\"])"));
       }
       policy.roles_.emplace(role, std::move(a));
     }
@@ -225,97 +229,112 @@ Result<PgRoleReport> build_pg_role_report(io::Env& env, const std::string& data_
   simdjson::dom::parser parser;
   std::string fields_json;
   Status inner;
+  std::vector<engine::ReadGap> gaps;
 
-  Status st = engine::for_each_record(env, data_dir, options.stream, [&](const engine::StoredRecord& r) {
-    ++report.records_scanned;
-    if (r.index < covered) frontier.append(merkle::leaf_hash(r.bytes));
-    if (r.view.received_ns < options.since_ns || r.view.received_ns >= options.until_ns) return true;
-    // Only JSON fields can hold pgaudit (a syslog view is binary spans): skip the
-    // fragments and other records without parsing them.
-    std::string_view f = r.view.fields;
-    bool has_audit = f.find("\"pgaudit\":") != std::string_view::npos;
-    bool has_error = f.find("\"pg_error\":") != std::string_view::npos;
-    if (!has_audit && !has_error) return true;
-    fields_json.clear();
-    engine::append_fields_json(r.view.fields, r.view.raw, fields_json);
-    simdjson::dom::object root;
-    if (parser.parse(fields_json).get(root) != simdjson::SUCCESS) {
-      inner = data_loss("record " + std::to_string(r.index) + " of stream " + options.stream +
-                        " has fields that are not a JSON object; run `logseal verify`");
-      return false;
-    }
-    simdjson::dom::object pga;
-    simdjson::simdjson_result<simdjson::dom::element> pga_e = root["pgaudit"];
-    if (pga_e.get(pga) != simdjson::SUCCESS) {
-      if (has_error) ++report.audit_errors;
-      return true;
-    }
-    ++report.audit_records;
-    simdjson::dom::object pg;
-    simdjson::simdjson_result<simdjson::dom::element> pg_e = root["postgres"];
-    bool have_pg = pg_e.get(pg) == simdjson::SUCCESS;
-    std::string user, database, pg_time;
-    int64_t pid = -1;
-    bool role_known = have_pg && json_string_present(pg, "user", &user) && !user.empty();
-    if (have_pg) {
-      database = json_string(pg, "database");
-      pg_time = json_string(pg, "time");
-      pid = json_int(pg, "pid", -1);
-    }
-    std::string class_name = json_string(pga, "class");
-    std::string command = json_string(pga, "command");
-    std::string object_type = json_string(pga, "object_type");
-    std::string object_name = json_string(pga, "object_name");
-    StatementKey key{json_uint(pga, "statement_id"), json_uint(pga, "substatement_id")};
+  Status st = engine::for_each_record(
+      env, data_dir, options.stream,
+      [&](const engine::StoredRecord& r) {
+        ++report.records_scanned;
+        if (r.index < covered) frontier.append(merkle::leaf_hash(r.bytes));
+        if (r.view.received_ns < options.since_ns || r.view.received_ns >= options.until_ns) return true;
+        // Only JSON fields can hold pgaudit (a syslog view is binary spans): skip the
+        // fragments and other records without parsing them.
+        std::string_view f = r.view.fields;
+        bool has_audit = f.find("\"pgaudit\":") != std::string_view::npos;
+        bool has_error = f.find("\"pg_error\":") != std::string_view::npos;
+        if (!has_audit && !has_error) return true;
+        fields_json.clear();
+        engine::append_fields_json(r.view.fields, r.view.raw, fields_json);
+        simdjson::dom::object root;
+        if (parser.parse(fields_json).get(root) != simdjson::SUCCESS) {
+          inner = data_loss("record " + std::to_string(r.index) + " of stream " + options.stream +
+                            " has fields that are not a JSON object; run `logseal verify`");
+          return false;
+        }
+        simdjson::dom::object pga;
+        simdjson::simdjson_result<simdjson::dom::element> pga_e = root["pgaudit"];
+        if (pga_e.get(pga) != simdjson::SUCCESS) {
+          if (has_error) ++report.audit_errors;
+          return true;
+        }
+        ++report.audit_records;
+        simdjson::dom::object pg;
+        simdjson::simdjson_result<simdjson::dom::element> pg_e = root["postgres"];
+        bool have_pg = pg_e.get(pg) == simdjson::SUCCESS;
+        std::string user, database, pg_time;
+        int64_t pid = -1;
+        bool role_known = have_pg && json_string_present(pg, "user", &user) && !user.empty();
+        if (have_pg) {
+          database = json_string(pg, "database");
+          pg_time = json_string(pg, "time");
+          pid = json_int(pg, "pid", -1);
+        }
+        std::string class_name = json_string(pga, "class");
+        std::string command = json_string(pga, "command");
+        std::string object_type = json_string(pga, "object_type");
+        std::string object_name = json_string(pga, "object_name");
+        StatementKey key{json_uint(pga, "statement_id"), json_uint(pga, "substatement_id")};
 
-    PgRoleSummary* s = &unknown;
-    if (role_known) {
-      auto [it, fresh] = known.try_emplace(user);
-      s = &it->second;
-      if (fresh) s->role = user;
-    }
-    PgSeen seen{r.index, r.view.received_ns, pg_time};
-    if (s->records == 0) s->first = seen;
-    s->last = seen;
-    ++s->records;
-    // pgaudit writes one record per object of a statement, back to back in its
-    // backend, all with the same ids: a statement is a run of equal ids per pid.
-    auto [ls, fresh_pid] = last_statement.try_emplace(pid, key);
-    if (fresh_pid || !(ls->second == key)) ++s->statements;
-    ls->second = key;
-    if (!database.empty()) s->databases.insert(database);
-    ++s->classes[class_name];
-    ++s->commands[command];
-    if (!object_type.empty() || !object_name.empty()) ++s->objects[{object_type, object_name}];
+        PgRoleSummary* s = &unknown;
+        if (role_known) {
+          auto [it, fresh] = known.try_emplace(user);
+          s = &it->second;
+          if (fresh) s->role = user;
+        }
+        PgSeen seen{r.index, r.view.received_ns, pg_time};
+        if (s->records == 0) s->first = seen;
+        s->last = seen;
+        ++s->records;
+        // pgaudit writes one record per object of a statement, back to back in its
+        // backend, all with the same ids: a statement is a run of equal ids per pid.
+        auto [ls, fresh_pid] = last_statement.try_emplace(pid, key);
+        if (fresh_pid || !(ls->second == key)) ++s->statements;
+        ls->second = key;
+        if (!database.empty()) s->databases.insert(database);
+        ++s->classes[class_name];
+        ++s->commands[command];
+        if (!object_type.empty() || !object_name.empty()) ++s->objects[{object_type, object_name}];
 
-    if (options.policy != nullptr) {
-      std::vector<std::string> why =
-          options.policy->check(user, role_known, class_name, command, object_name);
-      if (!why.empty()) {
-        PgViolation v;
-        v.index = r.index;
-        v.received_ns = r.view.received_ns;
-        v.role = role_known ? user : std::string(kUnknownRole);
-        v.role_known = role_known;
-        v.database = database;
-        v.pg_time = pg_time;
-        v.class_name = class_name;
-        v.command = command;
-        v.object_type = object_type;
-        v.object_name = object_name;
-        std::string statement = json_string(pga, "statement");
-        std::string_view kept = utf8_prefix(statement, kPgReportStatementBytesMax);
-        v.statement_truncated = kept.size() < statement.size();
-        v.statement = std::string(kept);
-        v.reasons = std::move(why);
-        v.provable = r.index < covered;
-        report.violations.push_back(std::move(v));
-      }
-    }
-    return true;
-  });
+        if (options.policy != nullptr) {
+          std::vector<std::string> why = options.policy->check(user, role_known, class_name, command, object_name);
+          if (!why.empty()) {
+            PgViolation v;
+            v.index = r.index;
+            v.received_ns = r.view.received_ns;
+            v.role = role_known ? user : std::string(kUnknownRole);
+            v.role_known = role_known;
+            v.database = database;
+            v.pg_time = pg_time;
+            v.class_name = class_name;
+            v.command = command;
+            v.object_type = object_type;
+            v.object_name = object_name;
+            std::string statement = json_string(pga, "statement");
+            std::string_view kept = utf8_prefix(statement, kPgReportStatementBytesMax);
+            v.statement_truncated = kept.size() < statement.size();
+            v.statement = std::string(kept);
+            v.reasons = std::move(why);
+            v.provable = r.index < covered;
+            report.violations.push_back(std::move(v));
+          }
+        }
+        return true;
+      },
+      &gaps);
   LS_RETURN_IF_ERROR(st);
   LS_RETURN_IF_ERROR(inner);
+  // A report over a silently shortened stream would understate what roles did.
+  for (const engine::ReadGap& g : gaps) {
+    if (!g.newest_segment) {
+      return data_loss("segment " + std::to_string(g.segment_seq) + " of stream " + options.stream +
+                       " cannot be read past offset " + std::to_string(g.offset) + " (" + g.why.message() +
+                       "); run `logseal verify`");
+    }
+    report.tail_unread = true;
+    report.tail_segment_seq = g.segment_seq;
+    report.tail_offset = g.offset;
+    report.tail_why = g.why.message();
+  }
   if (report.checkpoint.present) {
     if (frontier.size() != covered) {
       return data_loss("stream " + options.stream + " holds " + std::to_string(frontier.size()) +
@@ -468,11 +487,16 @@ std::string format_pg_role_report_text(const PgRoleReport& r, const std::string&
   o += "stream " + r.stream + ": " + std::to_string(r.records_scanned) + " records read, " +
        std::to_string(r.audit_records) + " pgaudit records by " + std::to_string(r.roles.size()) + " role" +
        (r.roles.size() == 1 ? "" : "s") + "\n";
+  if (r.tail_unread) {
+    o += "note: the newest segment (" + std::to_string(r.tail_segment_seq) + ") was read up to offset " +
+         std::to_string(r.tail_offset) + " only (" + r.tail_why +
+         "): a write still landing if logseald is running, else damage: run `logseal verify`\n";
+  }
   if (r.audit_errors > 0) {
     o += "note: " + std::to_string(r.audit_errors) +
          " entries look like AUDIT records but did not parse (pg_error) and are not counted; "
-         "see `logseal export " + shell_quote(data_dir) + " --stream " + shell_quote(r.stream) +
-         " --where pg_error~=`\n";
+         "see `logseal export " +
+         shell_quote(data_dir) + " --stream " + shell_quote(r.stream) + " --where pg_error~=`\n";
   }
   if (!r.roles.empty()) {
     o += "\n";
@@ -520,14 +544,15 @@ std::string format_pg_role_report_text(const PgRoleReport& r, const std::string&
   for (const PgViolation& v : r.violations) {
     std::string why;
     for (const std::string& w : v.reasons) why += (why.empty() ? "" : "; ") + w;
-    rows.push_back({std::to_string(v.index), v.provable ? "yes" : "pending", display(v.role, 40),
-                    v.class_name, display(v.command, 40), display(object_text(v.object_type, v.object_name), 60),
-                    display(why, 120), display(v.statement, 60)});
+    rows.push_back({std::to_string(v.index), v.provable ? "yes" : "pending", display(v.role, 40), v.class_name,
+                    display(v.command, 40), display(object_text(v.object_type, v.object_name), 60), display(why, 120),
+                    display(v.statement, 60)});
   }
   append_table(rows, o);
   o += "\nproof of a listed record: logseal prove " + shell_quote(data_dir) + " --stream " + shell_quote(r.stream) +
        " --index INDEX > proof.txt && logseal check-proof proof.txt --pubkey signing-key.pub.pem\n";
-  bool pending = std::any_of(r.violations.begin(), r.violations.end(), [](const PgViolation& v) { return !v.provable; });
+  bool pending =
+      std::any_of(r.violations.begin(), r.violations.end(), [](const PgViolation& v) { return !v.provable; });
   if (pending) o += "pending: not yet covered by a signed checkpoint; provable after the next one\n";
   return o;
 }
@@ -536,8 +561,8 @@ std::string format_pg_role_report_json(const PgRoleReport& r, const std::string&
   std::string o = "{\"stream\":";
   append_str(r.stream, o);
   o += ",\"records_read\":" + std::to_string(r.records_scanned) +
-       ",\"pgaudit_records\":" + std::to_string(r.audit_records) +
-       ",\"pg_errors\":" + std::to_string(r.audit_errors) + ",\"roles\":[";
+       ",\"pgaudit_records\":" + std::to_string(r.audit_records) + ",\"pg_errors\":" + std::to_string(r.audit_errors) +
+       ",\"roles\":[";
   for (size_t i = 0; i < r.roles.size(); ++i) {
     const PgRoleSummary& s = r.roles[i];
     if (i > 0) o += ",";
@@ -574,6 +599,14 @@ std::string format_pg_role_report_json(const PgRoleReport& r, const std::string&
     o += "]}";
   }
   o += "]";
+  if (r.tail_unread) {
+    o += ",\"tail_unread\":{\"segment_seq\":" + std::to_string(r.tail_segment_seq) +
+         ",\"offset\":" + std::to_string(r.tail_offset) + ",\"why\":";
+    append_str(r.tail_why, o);
+    o += "}";
+  } else {
+    o += ",\"tail_unread\":null";
+  }
   if (r.checkpoint.present) {
     o += ",\"checkpoint\":{\"tree_size\":" + std::to_string(r.checkpoint.tree_size) + ",\"root\":\"" +
          to_hex(r.checkpoint.root) + "\",\"signed\":";

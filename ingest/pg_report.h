@@ -138,25 +138,33 @@ struct PgCheckpointRef {
 
 struct PgReportOptions {
   std::string stream;
-  int64_t since_ns = INT64_MIN;  // received at or after
-  int64_t until_ns = INT64_MAX;  // received before
+  int64_t since_ns = INT64_MIN;          // received at or after
+  int64_t until_ns = INT64_MAX;          // received before
   const PgRolePolicy* policy = nullptr;  // nullptr: summary only
 };
 
 struct PgRoleReport {
   std::string stream;
-  uint64_t records_scanned = 0;  // every record of the stream read
-  uint64_t audit_records = 0;    // with fields.pgaudit, inside the time range
-  uint64_t audit_errors = 0;     // with pg_error, inside the time range
+  uint64_t records_scanned = 0;      // every record of the stream read
+  uint64_t audit_records = 0;        // with fields.pgaudit, inside the time range
+  uint64_t audit_errors = 0;         // with pg_error, inside the time range
   std::vector<PgRoleSummary> roles;  // known roles by name, then "(unknown)"
   bool has_policy = false;
   std::string policy_name;
   std::vector<PgViolation> violations;  // in index order
   PgCheckpointRef checkpoint;
+  // The newest segment could not be read to its end: a write still landing when
+  // logseald runs, else damage. The report covers the records before it and says
+  // so. (A segment other than the newest read short is DataLoss, no report.)
+  bool tail_unread = false;
+  uint64_t tail_segment_seq = 0;
+  uint64_t tail_offset = 0;
+  std::string tail_why;
 };
 
 // Reads the stream once. NotFound / InvalidArgument for a missing stream or bad
-// options; DataLoss when the records do not hash to the latest signed checkpoint.
+// options; DataLoss when the records do not hash to the latest signed checkpoint
+// or a segment other than the newest cannot be read to its end.
 Result<PgRoleReport> build_pg_role_report(io::Env& env, const std::string& data_dir, const PgReportOptions& options);
 
 // The `logseal prove` command line that prints the proof of one record.

@@ -148,9 +148,12 @@ TEST_F(PgRoleReport, OverPrivilegedRoleOutsidePolicyIsListedAndProvable) {
   pg_pid_ = spawn_pg({std::string(kPgBin) + "/postgres", "-D", pgdir + "/data"}, pglog);
   ASSERT_GT(pg_pid_, 0);
   ASSERT_TRUE(wait_until(
-      [&] { return run({std::string(kPgBin) + "/pg_isready", "-q", "-h", pgdir, "-p", "5432"}, 5000ms).exit_code == 0; },
+      [&] {
+        return run({std::string(kPgBin) + "/pg_isready", "-q", "-h", pgdir, "-p", "5432"}, 5000ms).exit_code == 0;
+      },
       30000ms, 100ms))
-      << "postgres did not start:\n" << read_file(pglog);
+      << "postgres did not start:\n"
+      << read_file(pglog);
 
   // The administrator sets up tables and over-grants app; app then does its job
   // (orders and items) and, with the same grants, what it should not.
@@ -263,8 +266,9 @@ objects = ["*"]
   // The text form lists the same, one row each.
   RunResult rt = run({logseal_path(), "report", "pg-roles", data, "--stream", "pg", "--policy", policy});
   ASSERT_EQ(rt.exit_code, 0) << describe(rt);
-  EXPECT_NE(rt.out.find("policy " + policy + ": " + std::to_string(want_listed) + " pgaudit records outside the policy"),
-            std::string::npos)
+  EXPECT_NE(
+      rt.out.find("policy " + policy + ": " + std::to_string(want_listed) + " pgaudit records outside the policy"),
+      std::string::npos)
       << rt.out;
   EXPECT_NE(rt.out.find("object public.payroll not allowed"), std::string::npos) << rt.out;
   EXPECT_NE(rt.out.find("command DELETE not allowed"), std::string::npos) << rt.out;

@@ -2,12 +2,20 @@
 // name the line, matching rules table-driven), and the report over a real store
 // whose records are csvlog rows read by the real csvlog reader and turned into
 // fields by the real pgaudit parser, sealed with chosen received times.
+#include "ingest/pg_report.h"
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/merkle.h"
@@ -15,7 +23,6 @@
 #include "engine/store.h"
 #include "ingest/pg_logfile.h"
 #include "ingest/pg_records.h"
-#include "ingest/pg_report.h"
 #include "tests/test_util.h"
 
 namespace logseal::ingest {
@@ -32,12 +39,12 @@ TEST(PgGlob, Table) {
     const char* text;
     bool match;
   } cases[] = {
-      {"public.orders", "public.orders", true},   {"public.orders", "public.orders2", false},
-      {"public.items*", "public.items", true},    {"public.items*", "public.items_a", true},
-      {"public.items*", "public.item", false},    {"*", "public.x", true},
-      {"*.orders", "sales.orders", true},         {"public.?", "public.a", true},
-      {"public.[ab]", "public.c", false},         {"SELECT", "select", false},
-      {"CREATE *", "CREATE TABLE", true},         {"public.orders", "", false},
+      {"public.orders", "public.orders", true}, {"public.orders", "public.orders2", false},
+      {"public.items*", "public.items", true},  {"public.items*", "public.items_a", true},
+      {"public.items*", "public.item", false},  {"*", "public.x", true},
+      {"*.orders", "sales.orders", true},       {"public.?", "public.a", true},
+      {"public.[ab]", "public.c", false},       {"SELECT", "select", false},
+      {"CREATE *", "CREATE TABLE", true},       {"public.orders", "", false},
   };
   for (const Case& c : cases) EXPECT_EQ(pg_glob_match(c.pattern, c.text), c.match) << c.pattern << " vs " << c.text;
 }
@@ -98,13 +105,17 @@ classes = ["MISC", "ROLE"]
   } cases[] = {
       {"app", true, "READ", "SELECT", "public.orders", {}},
       {"app", true, "WRITE", "INSERT", "public.items_b", {}},
-      {"app", true, "MISC", "SET", "", {}},  // object-less: class and command decide
+      {"app", true, "MISC", "SET", "", {}},     // object-less: class and command decide
       {"app", true, "READ", "SELECT", "", {}},  // SELECT 1
       {"app", true, "READ", "SELECT", "public.payroll", {"object public.payroll not allowed"}},
       {"app", true, "WRITE", "DELETE", "public.orders", {"command DELETE not allowed"}},
       {"app", true, "DDL", "CREATE TABLE", "", {"class DDL not allowed", "command CREATE TABLE not allowed"}},
       {"app", true, "ROLE", "GRANT", "public.orders", {"class ROLE not allowed", "command GRANT not allowed"}},
-      {"app", true, "DDL", "DROP TABLE", "public.x",
+      {"app",
+       true,
+       "DDL",
+       "DROP TABLE",
+       "public.x",
        {"class DDL not allowed", "command DROP TABLE not allowed", "object public.x not allowed"}},
       {"report-bot", true, "READ", "SELECT", "report.daily", {}},
       {"report-bot", true, "READ", "SELECT", "public.orders", {"object public.orders not allowed"}},
@@ -131,8 +142,8 @@ std::string csv_row(const std::string& user, int pid, const std::string& time, c
     if (c == '"') quoted += '"';
   }
   std::string u = user.empty() ? "" : "\"" + user + "\"";
-  return time + " UTC," + u + ",\"shop\"," + std::to_string(pid) + ",\"[local]\",6b07a79e.521d,3,\"SELECT\"," +
-         time + " UTC,3/2,0,LOG,00000,\"" + quoted + "\",,,,,,,,,\"psql\",\"client backend\",,0\n";
+  return time + " UTC," + u + ",\"shop\"," + std::to_string(pid) + ",\"[local]\",6b07a79e.521d,3,\"SELECT\"," + time +
+         " UTC,3/2,0,LOG,00000,\"" + quoted + "\",,,,,,,,,\"psql\",\"client backend\",,0\n";
 }
 
 struct Row {
@@ -181,8 +192,8 @@ class PgReport : public ::testing::Test {
   void seal(engine::StoreOptions options, bool close = true) {
     std::string csv;
     for (size_t i = 0; i < kRows.size(); ++i) {
-      csv += csv_row(kRows[i].user, kRows[i].pid, "2026-11-26 03:29:" + std::to_string(10 + i) + ".000",
-                     kRows[i].message);
+      csv +=
+          csv_row(kRows[i].user, kRows[i].pid, "2026-11-26 03:29:" + std::to_string(10 + i) + ".000", kRows[i].message);
     }
     std::vector<std::pair<std::string, std::string>> records;  // raw, fields
     PgCsvlogReader reader;
@@ -207,6 +218,16 @@ class PgReport : public ::testing::Test {
       auto idx = (*stream)->append(r);
       ASSERT_TRUE(idx.ok());
       ASSERT_EQ(*idx, i);
+      if (!close && i == 0) {
+        // The store signs its first checkpoint as soon as records are durable,
+        // the next only after checkpoint_ms: wait for that first one, so what
+        // follows stays unsigned while the store is open.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while ((*stream)->signed_size() < 1 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        ASSERT_EQ((*stream)->signed_size(), 1u);
+      }
     }
     ASSERT_TRUE((*stream)->wait_durable(records.size() - 1, std::chrono::milliseconds(10000)));
     if (close) {
@@ -262,8 +283,8 @@ TEST_F(PgReport, SummaryPerRoleAndViolationsWithProofs) {
   EXPECT_EQ(app.last.pg_time, "2026-11-26 03:29:21.000 UTC");
   EXPECT_EQ(app.databases, (std::set<std::string>{"shop"}));
   EXPECT_EQ(app.classes, (std::map<std::string, uint64_t>{{"READ", 4}, {"WRITE", 2}, {"DDL", 1}, {"MISC", 1}}));
-  EXPECT_EQ(app.commands,
-            (std::map<std::string, uint64_t>{{"SELECT", 4}, {"INSERT", 1}, {"DELETE", 1}, {"CREATE TABLE", 1}, {"SET", 1}}));
+  EXPECT_EQ(app.commands, (std::map<std::string, uint64_t>{
+                              {"SELECT", 4}, {"INSERT", 1}, {"DELETE", 1}, {"CREATE TABLE", 1}, {"SET", 1}}));
   using Obj = std::pair<std::string, std::string>;
   EXPECT_EQ(app.objects, (std::map<Obj, uint64_t>{{{"TABLE", "public.orders"}, 3},
                                                   {{"TABLE", "public.items_a"}, 1},
@@ -292,9 +313,8 @@ TEST_F(PgReport, SummaryPerRoleAndViolationsWithProofs) {
     auto proof = engine::prove_record(io::posix_env(), data_, "pg", v.index);
     ASSERT_TRUE(proof.ok()) << proof.status().to_string();
     EXPECT_EQ(proof->checkpoint.decoded.root, r->checkpoint.root);
-    EXPECT_TRUE(merkle::verify_inclusion(merkle::leaf_hash(proof->record), v.index,
-                                         proof->checkpoint.decoded.tree_size, proof->path,
-                                         proof->checkpoint.decoded.root));
+    EXPECT_TRUE(merkle::verify_inclusion(merkle::leaf_hash(proof->record), v.index, proof->checkpoint.decoded.tree_size,
+                                         proof->path, proof->checkpoint.decoded.root));
     auto rec = format::decode_record(proof->record);
     ASSERT_TRUE(rec.ok());
     EXPECT_NE(rec->raw.find(kRows[v.index].message.substr(0, 20)), std::string_view::npos) << rec->raw;
@@ -358,6 +378,8 @@ TEST_F(PgReport, RecordsAfterTheLatestCheckpointArePending) {
   Result<PgRoleReport> r = report();
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(indexes(*r), (std::vector<uint64_t>{4, 5, 6, 8, 9}));
+  ASSERT_TRUE(r->checkpoint.present);
+  EXPECT_EQ(r->checkpoint.tree_size, 1u);
   for (const PgViolation& v : r->violations) {
     EXPECT_FALSE(v.provable) << v.index << " checkpoint of " << r->checkpoint.tree_size;
   }
@@ -366,6 +388,70 @@ TEST_F(PgReport, RecordsAfterTheLatestCheckpointArePending) {
   r = report();
   ASSERT_TRUE(r.ok());
   for (const PgViolation& v : r->violations) EXPECT_TRUE(v.provable) << v.index;
+}
+
+// A changed record byte: the batch checksum stops the reader there. In a segment
+// before the newest that is DataLoss (the CLI's exit 1), never a report; in the
+// newest (which may be a live tail) the report covers what precedes it and says
+// where it stopped, and proves nothing that no checkpoint before it covers.
+TEST_F(PgReport, DamagedRecordIsDataLossOrAnUnreadTail) {
+  seal(test::small_options());
+  // A second segment after the damaged one: seal() again appends the rows anew.
+  {
+    engine::StoreOptions o = test::small_options();
+    auto store = engine::Store::open(io::posix_env(), data_, key_.signer(), o);
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto stream = (*store)->stream("pg");
+    ASSERT_TRUE(stream.ok());
+    (*stream)->request_roll();
+    format::RecordView rec;
+    rec.received_ns = kBaseNs + 100 * kSecondNs;
+    rec.source = "test";
+    rec.raw = "after the roll";
+    ASSERT_TRUE((*stream)->append(rec).ok());
+    ASSERT_TRUE((*store)->close().ok());
+  }
+  ASSERT_TRUE(report().ok());
+  bool flipped = false;
+  for (const auto& e : std::filesystem::directory_iterator(data_ + "/pg")) {
+    std::string path = e.path().string();
+    test::clear_immutable(path);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::string bytes;
+    {
+      std::ifstream in(path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    size_t at = bytes.find("public.payroll");
+    if (at == std::string::npos) continue;
+    bytes[at + 7] ^= 0x01;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    flipped = true;
+  }
+  ASSERT_TRUE(flipped);
+  std::vector<std::string> segments;
+  for (const auto& e : std::filesystem::directory_iterator(data_ + "/pg")) segments.push_back(e.path().string());
+  ASSERT_GE(segments.size(), 2u);
+  Result<PgRoleReport> r = report();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("logseal verify"), std::string::npos) << r.status().to_string();
+
+  // Only the damaged segment left: it is now the newest.
+  std::sort(segments.begin(), segments.end());
+  for (size_t i = 1; i < segments.size(); ++i) {
+    test::clear_immutable(segments[i]);
+    std::filesystem::remove(segments[i]);
+  }
+  r = report();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->tail_unread);
+  EXPECT_LT(r->records_scanned, kRows.size());
+  for (const PgViolation& v : r->violations) {
+    EXPECT_FALSE(v.provable && v.index >= r->checkpoint.tree_size) << v.index;
+  }
+  EXPECT_NE(format_pg_role_report_text(*r, data_).find("run `logseal verify`"), std::string::npos);
 }
 
 TEST_F(PgReport, MissingStreamIsAnError) {
