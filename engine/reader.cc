@@ -82,7 +82,7 @@ Status for_each_record(io::Env& env, const std::string& data_dir, const std::str
     LS_RETURN_IF_ERROR(inner);
     if (stop) break;
     if (gaps != nullptr && !walk.stopped_by_callback && !walk.stop.ok()) {
-      gaps->push_back(ReadGap{seq, walk.valid_end, seq == seqs.back(), walk.stop});
+      gaps->push_back(ReadGap{seq, walk.valid_end, index, seq == seqs.back(), walk.stop});
     }
   }
   return ok_status();

@@ -39,7 +39,8 @@ Status for_each_record(io::Env& env, const std::string& data_dir, const std::str
 // report a silently shortened stream ask for these.
 struct ReadGap {
   uint64_t segment_seq = 0;
-  uint64_t offset = 0;  // the first byte of the segment file not read
+  uint64_t offset = 0;      // the first byte of the segment file not read
+  uint64_t next_index = 0;  // the index the next record of the segment would have had
   bool newest_segment = false;
   Status why;  // DataLoss from the frame walk
 };

@@ -230,12 +230,24 @@ Result<PgRoleReport> build_pg_role_report(io::Env& env, const std::string& data_
   std::string fields_json;
   Status inner;
   std::vector<engine::ReadGap> gaps;
+  uint64_t next_index = 0;
 
   Status st = engine::for_each_record(
       env, data_dir, options.stream,
       [&](const engine::StoredRecord& r) {
+        // Records missing in the middle (a damaged batch: the reader goes on with
+        // the next segment) would make the report quietly understate; a prefix
+        // not in the directory (pruned) only rules out proofs from here.
+        if (report.records_scanned == 0) {
+          report.first_index = r.index;
+        } else if (r.index != next_index) {
+          inner = data_loss("records " + std::to_string(next_index) + " to " + std::to_string(r.index - 1) +
+                            " of stream " + options.stream + " cannot be read; run `logseal verify`");
+          return false;
+        }
+        next_index = r.index + 1;
         ++report.records_scanned;
-        if (r.index < covered) frontier.append(merkle::leaf_hash(r.bytes));
+        if (report.first_index == 0 && r.index < covered) frontier.append(merkle::leaf_hash(r.bytes));
         if (r.view.received_ns < options.since_ns || r.view.received_ns >= options.until_ns) return true;
         // Only JSON fields can hold pgaudit (a syslog view is binary spans): skip the
         // fragments and other records without parsing them.
@@ -314,7 +326,7 @@ Result<PgRoleReport> build_pg_role_report(io::Env& env, const std::string& data_
             v.statement_truncated = kept.size() < statement.size();
             v.statement = std::string(kept);
             v.reasons = std::move(why);
-            v.provable = r.index < covered;
+            v.provable = report.first_index == 0 && r.index < covered;
             report.violations.push_back(std::move(v));
           }
         }
@@ -323,19 +335,26 @@ Result<PgRoleReport> build_pg_role_report(io::Env& env, const std::string& data_
       &gaps);
   LS_RETURN_IF_ERROR(st);
   LS_RETURN_IF_ERROR(inner);
-  // A report over a silently shortened stream would understate what roles did.
+  // Records are contiguous (checked above). A segment read short lost no record
+  // when the record after it was read anyway (the next segment starts there: a
+  // seal still being written after a roll, on a running logseald) or when it is
+  // the last one read (the newest segment's tail, on a running logseald); both
+  // may also be damage, so they are said, not hidden. Otherwise records are gone.
   for (const engine::ReadGap& g : gaps) {
-    if (!g.newest_segment) {
+    // Record g.next_index was read (a later segment starts there) or nothing
+    // follows it: no record is known to be lost. Before the first record read: lost.
+    if (report.records_scanned > 0 && g.next_index < report.first_index) {
       return data_loss("segment " + std::to_string(g.segment_seq) + " of stream " + options.stream +
                        " cannot be read past offset " + std::to_string(g.offset) + " (" + g.why.message() +
-                       "); run `logseal verify`");
+                       "); records from " + std::to_string(g.next_index) + " are missing; run `logseal verify`");
     }
     report.tail_unread = true;
     report.tail_segment_seq = g.segment_seq;
     report.tail_offset = g.offset;
     report.tail_why = g.why.message();
   }
-  if (report.checkpoint.present) {
+  if (report.checkpoint.present && report.first_index == 0) {
+    report.checkpoint.root_checked = true;
     if (frontier.size() != covered) {
       return data_loss("stream " + options.stream + " holds " + std::to_string(frontier.size()) +
                        " readable records, its latest checkpoint " + std::to_string(covered) +
@@ -488,9 +507,13 @@ std::string format_pg_role_report_text(const PgRoleReport& r, const std::string&
        std::to_string(r.audit_records) + " pgaudit records by " + std::to_string(r.roles.size()) + " role" +
        (r.roles.size() == 1 ? "" : "s") + "\n";
   if (r.tail_unread) {
-    o += "note: the newest segment (" + std::to_string(r.tail_segment_seq) + ") was read up to offset " +
+    o += "note: segment " + std::to_string(r.tail_segment_seq) + " was read up to offset " +
          std::to_string(r.tail_offset) + " only (" + r.tail_why +
          "): a write still landing if logseald is running, else damage: run `logseal verify`\n";
+  }
+  if (r.first_index > 0) {
+    o += "note: records before " + std::to_string(r.first_index) +
+         " are not in the data directory: no record can be proven against the latest checkpoint here\n";
   }
   if (r.audit_errors > 0) {
     o += "note: " + std::to_string(r.audit_errors) +
@@ -560,7 +583,7 @@ std::string format_pg_role_report_text(const PgRoleReport& r, const std::string&
 std::string format_pg_role_report_json(const PgRoleReport& r, const std::string& data_dir) {
   std::string o = "{\"stream\":";
   append_str(r.stream, o);
-  o += ",\"records_read\":" + std::to_string(r.records_scanned) +
+  o += ",\"first_index\":" + std::to_string(r.first_index) + ",\"records_read\":" + std::to_string(r.records_scanned) +
        ",\"pgaudit_records\":" + std::to_string(r.audit_records) + ",\"pg_errors\":" + std::to_string(r.audit_errors) +
        ",\"roles\":[";
   for (size_t i = 0; i < r.roles.size(); ++i) {

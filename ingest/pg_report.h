@@ -134,6 +134,10 @@ struct PgCheckpointRef {
   Hash32 root{};
   int64_t time_ns = 0;
   Hash32 key_id{};
+  // The stream's records were hashed and gave this checkpoint's root. False when
+  // the first readable record is not 0 (records before it are not in the data
+  // directory), so nothing can be proven against it here.
+  bool root_checked = false;
 };
 
 struct PgReportOptions {
@@ -145,6 +149,7 @@ struct PgReportOptions {
 
 struct PgRoleReport {
   std::string stream;
+  uint64_t first_index = 0;          // of the first record read
   uint64_t records_scanned = 0;      // every record of the stream read
   uint64_t audit_records = 0;        // with fields.pgaudit, inside the time range
   uint64_t audit_errors = 0;         // with pg_error, inside the time range
@@ -153,9 +158,10 @@ struct PgRoleReport {
   std::string policy_name;
   std::vector<PgViolation> violations;  // in index order
   PgCheckpointRef checkpoint;
-  // The newest segment could not be read to its end: a write still landing when
-  // logseald runs, else damage. The report covers the records before it and says
-  // so. (A segment other than the newest read short is DataLoss, no report.)
+  // A segment could not be read to its end without losing a record (the newest
+  // segment's tail, or a seal landing after a roll, when logseald runs; else
+  // damage). The report covers the records before it and says so. (Records
+  // missing between segments are DataLoss, no report.)
   bool tail_unread = false;
   uint64_t tail_segment_seq = 0;
   uint64_t tail_offset = 0;
@@ -164,7 +170,7 @@ struct PgRoleReport {
 
 // Reads the stream once. NotFound / InvalidArgument for a missing stream or bad
 // options; DataLoss when the records do not hash to the latest signed checkpoint
-// or a segment other than the newest cannot be read to its end.
+// or records are missing between the first and the last one read.
 Result<PgRoleReport> build_pg_role_report(io::Env& env, const std::string& data_dir, const PgReportOptions& options);
 
 // The `logseal prove` command line that prints the proof of one record.

@@ -246,6 +246,28 @@ class PgReport : public ::testing::Test {
     return build_pg_role_report(io::posix_env(), data_, o);
   }
 
+  // Rolls the stream and appends one more record: a second segment.
+  void add_second_segment() {
+    auto store = engine::Store::open(io::posix_env(), data_, key_.signer(), test::small_options());
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto stream = (*store)->stream("pg");
+    ASSERT_TRUE(stream.ok());
+    (*stream)->request_roll();
+    format::RecordView rec;
+    rec.received_ns = kBaseNs + 100 * kSecondNs;
+    rec.source = "test";
+    rec.raw = "after the roll";
+    ASSERT_TRUE((*stream)->append(rec).ok());
+    ASSERT_TRUE((*store)->close().ok());
+  }
+
+  std::vector<std::string> segment_files() {
+    std::vector<std::string> v;
+    for (const auto& e : std::filesystem::directory_iterator(data_ + "/pg")) v.push_back(e.path().string());
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
   static std::vector<uint64_t> indexes(const PgRoleReport& r) {
     std::vector<uint64_t> v;
     for (const PgViolation& x : r.violations) v.push_back(x.index);
@@ -308,6 +330,7 @@ TEST_F(PgReport, SummaryPerRoleAndViolationsWithProofs) {
   // reader's own proof of it verifies against that checkpoint's root.
   ASSERT_TRUE(r->checkpoint.present);
   EXPECT_EQ(r->checkpoint.tree_size, kRows.size());
+  EXPECT_TRUE(r->checkpoint.root_checked);
   for (const PgViolation& v : r->violations) {
     EXPECT_TRUE(v.provable) << v.index;
     auto proof = engine::prove_record(io::posix_env(), data_, "pg", v.index);
@@ -396,21 +419,7 @@ TEST_F(PgReport, RecordsAfterTheLatestCheckpointArePending) {
 // where it stopped, and proves nothing that no checkpoint before it covers.
 TEST_F(PgReport, DamagedRecordIsDataLossOrAnUnreadTail) {
   seal(test::small_options());
-  // A second segment after the damaged one: seal() again appends the rows anew.
-  {
-    engine::StoreOptions o = test::small_options();
-    auto store = engine::Store::open(io::posix_env(), data_, key_.signer(), o);
-    ASSERT_TRUE(store.ok()) << store.status().to_string();
-    auto stream = (*store)->stream("pg");
-    ASSERT_TRUE(stream.ok());
-    (*stream)->request_roll();
-    format::RecordView rec;
-    rec.received_ns = kBaseNs + 100 * kSecondNs;
-    rec.source = "test";
-    rec.raw = "after the roll";
-    ASSERT_TRUE((*stream)->append(rec).ok());
-    ASSERT_TRUE((*store)->close().ok());
-  }
+  add_second_segment();
   ASSERT_TRUE(report().ok());
   bool flipped = false;
   for (const auto& e : std::filesystem::directory_iterator(data_ + "/pg")) {
@@ -452,6 +461,24 @@ TEST_F(PgReport, DamagedRecordIsDataLossOrAnUnreadTail) {
     EXPECT_FALSE(v.provable && v.index >= r->checkpoint.tree_size) << v.index;
   }
   EXPECT_NE(format_pg_role_report_text(*r, data_).find("run `logseal verify`"), std::string::npos);
+}
+
+// The first segment gone (as after pruning): the report covers what is there,
+// and says that nothing can be proven against the checkpoint from here.
+TEST_F(PgReport, MissingPrefixRulesOutProofsOnly) {
+  seal(test::small_options());
+  add_second_segment();
+  std::vector<std::string> segments = segment_files();
+  ASSERT_GE(segments.size(), 2u);
+  test::clear_immutable(segments[0]);
+  std::filesystem::remove(segments[0]);
+  Result<PgRoleReport> r = report();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->first_index, kRows.size());
+  EXPECT_EQ(r->audit_records, 0u);
+  EXPECT_FALSE(r->checkpoint.root_checked);
+  EXPECT_NE(format_pg_role_report_text(*r, data_).find("records before 12 are not in the data directory"),
+            std::string::npos);
 }
 
 TEST_F(PgReport, MissingStreamIsAnError) {
