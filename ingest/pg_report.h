@@ -40,9 +40,10 @@
 // checkpoint's signature is checked by `logseal check-proof` / `verify` with the
 // public key, which the report does not need.
 //
-// Bounded: summaries grow with distinct roles, classes, commands and objects; a
+// Memory: summaries grow with distinct roles, classes, commands and objects, the
+// violation list with the records outside the policy (it is the output); each
 // violation keeps at most kPgReportStatementBytesMax bytes of its statement (the
-// record itself has all of it).
+// record itself has all of it). The Merkle check keeps a frontier, O(log n).
 #pragma once
 
 #include <cstdint>
