@@ -542,11 +542,6 @@ int main(int argc, char** argv) {
   chk->add_option("PROOF_FILE", c_path)->required();
   chk->add_option("--pubkey", c_keys, "public key PEM (repeatable)")->required();
 
-  std::string k_dir, k_stream;
-  auto* cpt = app.add_subcommand("checkpoint", "print the latest signed checkpoint, to keep as an --anchor");
-  cpt->add_option("DATA_DIR", k_dir)->required();
-  cpt->add_option("--stream", k_stream)->required();
-
   std::string r_dir, r_stream, r_policy, r_since, r_until;
   bool r_json = false;
   auto* rep = app.add_subcommand("report", "reports over sealed records");
@@ -558,6 +553,11 @@ int main(int argc, char** argv) {
   rpg->add_option("--until", r_until, "received before (RFC 3339 or unix seconds)");
   rpg->add_flag("--json", r_json, "print the report as JSON");
   rep->require_subcommand(1);
+
+  std::string k_dir, k_stream;
+  auto* cpt = app.add_subcommand("checkpoint", "print the latest signed checkpoint, to keep as an --anchor");
+  cpt->add_option("DATA_DIR", k_dir)->required();
+  cpt->add_option("--stream", k_stream)->required();
 
   try {
     app.parse(argc, argv);
@@ -573,7 +573,7 @@ int main(int argc, char** argv) {
   if (*exp) return cmd_export(e_dir, e_stream, e_since, e_until, e_format, e_where);
   if (*prv) return cmd_prove(p_dir, p_stream, p_index);
   if (*chk) return cmd_check_proof(c_path, c_keys);
-  if (*cpt) return cmd_checkpoint(k_dir, k_stream);
   if (*rpg) return cmd_report_pg_roles(r_dir, r_stream, r_policy, r_since, r_until, r_json);
+  if (*cpt) return cmd_checkpoint(k_dir, k_stream);
   return kExitUsage;
 }
