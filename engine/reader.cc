@@ -44,6 +44,11 @@ Result<std::vector<std::string>> list_streams(io::Env& env, const std::string& d
 
 Status for_each_record(io::Env& env, const std::string& data_dir, const std::string& stream,
                        const std::function<bool(const StoredRecord&)>& fn) {
+  return for_each_record(env, data_dir, stream, fn, nullptr);
+}
+
+Status for_each_record(io::Env& env, const std::string& data_dir, const std::string& stream,
+                       const std::function<bool(const StoredRecord&)>& fn, std::vector<ReadGap>* gaps) {
   LS_RETURN_IF_ERROR(check_stream(env, data_dir, stream));
   std::string dir = data_dir + "/" + stream;
   LS_ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, segment_seqs(env, dir));
@@ -57,7 +62,7 @@ Status for_each_record(io::Env& env, const std::string& data_dir, const std::str
     LS_ASSIGN_OR_RETURN(SegmentHeader h, std::move(hdr));
     uint64_t index = h.first_index;
     Status inner;
-    walk_frames(file, [&](const FrameView& f) {
+    WalkResult walk = walk_frames(file, [&](const FrameView& f) {
       if (f.header.type != FrameType::kBatch) return true;
       inner = engine::for_each_record(f.body, f.header.record_count, [&](std::span<const uint8_t> rec) {
         LS_ASSIGN_OR_RETURN(RecordView v, decode_record(rec));
@@ -76,6 +81,9 @@ Status for_each_record(io::Env& env, const std::string& data_dir, const std::str
     });
     LS_RETURN_IF_ERROR(inner);
     if (stop) break;
+    if (gaps != nullptr && !walk.stopped_by_callback && !walk.stop.ok()) {
+      gaps->push_back(ReadGap{seq, walk.valid_end, index, seq == seqs.back(), walk.stop});
+    }
   }
   return ok_status();
 }

@@ -33,6 +33,20 @@ Result<std::vector<std::string>> list_streams(io::Env& env, const std::string& d
 Status for_each_record(io::Env& env, const std::string& data_dir, const std::string& stream,
                        const std::function<bool(const StoredRecord&)>& fn);
 
+// Where for_each_record left a segment before its end: a frame that is not good.
+// In the newest segment of a live directory that may be a write still landing;
+// anywhere else it is damage (`logseal verify` names it). Readers that must not
+// report a silently shortened stream ask for these.
+struct ReadGap {
+  uint64_t segment_seq = 0;
+  uint64_t offset = 0;      // the first byte of the segment file not read
+  uint64_t next_index = 0;  // the index the next record of the segment would have had
+  bool newest_segment = false;
+  Status why;  // DataLoss from the frame walk
+};
+Status for_each_record(io::Env& env, const std::string& data_dir, const std::string& stream,
+                       const std::function<bool(const StoredRecord&)>& fn, std::vector<ReadGap>* gaps);
+
 struct SignedCheckpoint {
   std::vector<uint8_t> body;  // kCheckpointBodyBytes
   std::vector<uint8_t> signature;

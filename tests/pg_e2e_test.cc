@@ -465,6 +465,20 @@ ruleset(name="forward") {
     }
   }
 
+  // `report pg-roles` counts each reassembled audit record once, never its
+  // fragments: per role, exactly the csvlog's records.
+  RunResult rep = run({logseal_path(), "report", "pg-roles", data, "--stream", "pg", "--json"});
+  ASSERT_EQ(rep.exit_code, 0) << describe(rep);
+  std::optional<Json> rdoc = Json::parse(rep.out);
+  ASSERT_TRUE(rdoc.has_value()) << rep.out;
+  EXPECT_EQ(static_cast<size_t>((*rdoc)["pgaudit_records"].number()), want.size());
+  std::map<std::string, size_t> want_per_role, got_per_role;
+  for (const Audit& a : want) ++want_per_role[a.user.empty() ? "(unknown)" : a.user];
+  for (const Json& r : (*rdoc)["roles"].array()) {
+    got_per_role[r["role"].str()] = static_cast<size_t>(r["records"].number());
+  }
+  EXPECT_EQ(got_per_role, want_per_role) << rep.out;
+
   RunResult v = run({logseal_path(), "verify", data, "--pubkey", key.pub_pem});
   EXPECT_EQ(v.exit_code, 0) << describe(v);
   EXPECT_NE(v.out.find(std::to_string(want.size()) + " reassembled PostgreSQL records checked"), std::string::npos)
