@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <utility>
 #include <vector>
 
 #include "ingest/syslog_fields.h"
@@ -22,12 +23,41 @@ Result<Framing> parse_input_format(const std::string& name) {
   return invalid_argument("unknown input format '" + name + "' (lines, syslog-octet, syslog-lf)");
 }
 
-Status backfill_file(engine::Stream& stream, Framing framing, const std::string& path, size_t message_bytes_max,
-                     BackfillStats& stats) {
-  // Reading a file is the tool's input, not the engine's data path: plain read(2).
+Result<BackfillInput> BackfillInput::open(const std::string& path) {
   int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status("open " + path, errno);
-  std::string source = path == "-" ? "stdin" : "file:" + path;
+  return BackfillInput(fd, path);
+}
+
+BackfillInput::BackfillInput(int fd, std::string path)
+    : fd_(fd), path_(std::move(path)), source_(path_ == "-" ? "stdin" : "file:" + path_) {}
+
+BackfillInput::BackfillInput(BackfillInput&& o) noexcept
+    : fd_(o.fd_), path_(std::move(o.path_)), source_(std::move(o.source_)) {
+  o.fd_ = -1;
+}
+
+BackfillInput::~BackfillInput() {
+  if (fd_ >= 0 && fd_ != STDIN_FILENO) ::close(fd_);
+}
+
+Status BackfillInput::read_all(const std::function<Status(std::string_view)>& on_data,
+                               const std::function<Status()>& on_end) {
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    ssize_t n = ::read(fd_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_status("read " + path_, errno);
+    }
+    if (n == 0) return on_end();
+    LS_RETURN_IF_ERROR(on_data(std::string_view(buf.data(), static_cast<size_t>(n))));
+  }
+}
+
+Status backfill_file(engine::Stream& stream, Framing framing, const std::string& path, size_t message_bytes_max,
+                     BackfillStats& stats) {
+  LS_ASSIGN_OR_RETURN(BackfillInput in, BackfillInput::open(path));
   Framer framer(framing, message_bytes_max);
   Status append_error;
   auto deliver = [&](std::string_view msg, bool truncated) {
@@ -44,36 +74,22 @@ Status backfill_file(engine::Stream& stream, Framing framing, const std::string&
     r.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-    r.source = source;
+    r.source = in.source();
     r.raw = msg;
     auto idx = stream.append(r);
     if (!idx.ok()) {
       append_error = idx.status();
       return;
     }
-    stats.records++;
-    stats.bytes += msg.size();
+    stats.appended(idx.value(), msg.size());
     if (truncated) stats.truncated++;
-    if (stats.first_index == UINT64_MAX) stats.first_index = idx.value();
-    stats.last_index = idx.value();
   };
-  std::vector<char> buf(1 << 20);
-  Status st;
-  while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      st = errno_status("read " + path, errno);
-      break;
-    }
-    if (n == 0) {
-      st = framer.finish(deliver);
-      break;
-    }
-    st = framer.feed(std::string_view(buf.data(), static_cast<size_t>(n)), deliver);
-    if (!st.ok() || !append_error.ok()) break;
-  }
-  if (fd != STDIN_FILENO) ::close(fd);
+  Status st = in.read_all(
+      [&](std::string_view data) {
+        LS_RETURN_IF_ERROR(framer.feed(data, deliver));
+        return append_error;
+      },
+      [&] { return framer.finish(deliver); });
   if (!append_error.ok()) return append_error;
   return st.with_context(path);
 }

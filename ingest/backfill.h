@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "engine/store.h"
@@ -18,6 +20,38 @@ struct BackfillStats {
   uint64_t bytes = 0;
   uint64_t first_index = UINT64_MAX;
   uint64_t last_index = 0;
+
+  // One record of `bytes` appended at stream index `index`.
+  void appended(uint64_t index, size_t bytes) {
+    records++;
+    this->bytes += bytes;
+    if (first_index == UINT64_MAX) first_index = index;
+    last_index = index;
+  }
+};
+
+// What every backfill reads: a file, or stdin for "-". Reading a file is the
+// tool's input, not the engine's data path: plain read(2) in 1 MiB chunks.
+class BackfillInput {
+ public:
+  // errno status "open PATH" when the file cannot be opened.
+  static Result<BackfillInput> open(const std::string& path);
+  BackfillInput(BackfillInput&& o) noexcept;
+  BackfillInput& operator=(BackfillInput&&) = delete;
+  ~BackfillInput();
+
+  // The records' source: "stdin" or "file:PATH".
+  const std::string& source() const { return source_; }
+  // Hands every chunk to on_data, then calls on_end at the end of the input;
+  // stops at the first status that is not OK (a read error: "read PATH") and
+  // returns it.
+  Status read_all(const std::function<Status(std::string_view)>& on_data, const std::function<Status()>& on_end);
+
+ private:
+  BackfillInput(int fd, std::string path);
+  int fd_;
+  std::string path_;
+  std::string source_;
 };
 
 // Parses "lines", "syslog-octet", "syslog-lf". InvalidArgument (with the list of

@@ -1,10 +1,5 @@
 // `logseal ingest --format jsonl` (backfill.h).
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <vector>
 
 #include "ingest/backfill.h"
 #include "ingest/json_events.h"
@@ -13,9 +8,7 @@ namespace logseal::ingest {
 
 Status backfill_jsonl_file(engine::Stream& stream, const std::string& path, size_t event_bytes_max,
                            BackfillStats& stats) {
-  int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_status("open " + path, errno);
-  std::string source = path == "-" ? "stdin" : "file:" + path;
+  LS_ASSIGN_OR_RETURN(BackfillInput in, BackfillInput::open(path));
   JsonEventParser parser(event_bytes_max);
   std::string line;  // one line, padded for simdjson
   std::string fields;
@@ -48,53 +41,39 @@ Status backfill_jsonl_file(engine::Stream& stream, const std::string& path, size
     r.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-    r.source = source;
+    r.source = in.source();
     r.fields = fields;
     r.raw = text;
     auto idx = stream.append(r);
     if (!idx.ok()) return idx.status();
-    stats.records++;
-    stats.bytes += text.size();
-    if (stats.first_index == UINT64_MAX) stats.first_index = idx.value();
-    stats.last_index = idx.value();
+    stats.appended(idx.value(), text.size());
     return ok_status();
   };
-  std::vector<char> buf(1 << 20);
-  Status st;
-  while (st.ok()) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      st = errno_status("read " + path, errno);
-      break;
-    }
-    if (n == 0) {
-      if (!line.empty() || too_long) st = finish_line();
-      break;
-    }
-    std::string_view data(buf.data(), static_cast<size_t>(n));
-    while (!data.empty() && st.ok()) {
-      size_t nl = data.find('\n');
-      std::string_view part = data.substr(0, nl);
-      if (line.size() + part.size() > line_bytes_max) {
-        too_long = true;
-      } else if (!too_long) {
-        line.append(part);
-      }
-      if (nl == std::string_view::npos) {
-        file_offset += part.size();
-        break;
-      }
-      st = finish_line();
-      file_offset += part.size() + 1;
-      line.clear();
-      too_long = false;
-      line_offset = file_offset;
-      data.remove_prefix(nl + 1);
-    }
-  }
-  if (fd != STDIN_FILENO) ::close(fd);
-  return st;
+  return in.read_all(
+      [&](std::string_view data) {
+        Status st;
+        while (!data.empty() && st.ok()) {
+          size_t nl = data.find('\n');
+          std::string_view part = data.substr(0, nl);
+          if (line.size() + part.size() > line_bytes_max) {
+            too_long = true;
+          } else if (!too_long) {
+            line.append(part);
+          }
+          if (nl == std::string_view::npos) {
+            file_offset += part.size();
+            break;
+          }
+          st = finish_line();
+          file_offset += part.size() + 1;
+          line.clear();
+          too_long = false;
+          line_offset = file_offset;
+          data.remove_prefix(nl + 1);
+        }
+        return st;
+      },
+      [&] { return !line.empty() || too_long ? finish_line() : ok_status(); });
 }
 
 }  // namespace logseal::ingest

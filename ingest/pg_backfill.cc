@@ -1,11 +1,6 @@
 #include "ingest/pg_backfill.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <vector>
 
 #include "ingest/pg_logfile.h"
 #include "ingest/pg_records.h"
@@ -20,9 +15,7 @@ std::optional<PgLogFormat> parse_pg_log_format(const std::string& name) {
 
 Status backfill_pg_file(engine::Stream& stream, PgLogFormat format, const std::string& path,
                         size_t record_bytes_max, BackfillStats& stats) {
-  int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_status("open " + path, errno);
-  std::string source = path == "-" ? "stdin" : "file:" + path;
+  LS_ASSIGN_OR_RETURN(BackfillInput in, BackfillInput::open(path));
   PgCsvlogReader csv(record_bytes_max);
   PgJsonlogReader json(record_bytes_max);
   std::string fields;
@@ -35,7 +28,7 @@ Status backfill_pg_file(engine::Stream& stream, PgLogFormat format, const std::s
     r.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-    r.source = source;
+    r.source = in.source();
     r.fields = fields;
     r.raw = e.text;
     auto idx = stream.append(r);
@@ -43,29 +36,14 @@ Status backfill_pg_file(engine::Stream& stream, PgLogFormat format, const std::s
       append_error = idx.status();
       return;
     }
-    stats.records++;
-    stats.bytes += e.text.size();
-    if (stats.first_index == UINT64_MAX) stats.first_index = idx.value();
-    stats.last_index = idx.value();
+    stats.appended(idx.value(), e.text.size());
   };
-  std::vector<char> buf(1 << 20);
-  Status st;
-  while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      st = errno_status("read " + path, errno);
-      break;
-    }
-    if (n == 0) {
-      st = format == PgLogFormat::kCsvlog ? csv.finish(deliver) : json.finish(deliver);
-      break;
-    }
-    std::string_view data(buf.data(), static_cast<size_t>(n));
-    st = format == PgLogFormat::kCsvlog ? csv.feed(data, deliver) : json.feed(data, deliver);
-    if (!st.ok() || !append_error.ok()) break;
-  }
-  if (fd != STDIN_FILENO) ::close(fd);
+  Status st = in.read_all(
+      [&](std::string_view data) {
+        LS_RETURN_IF_ERROR(format == PgLogFormat::kCsvlog ? csv.feed(data, deliver) : json.feed(data, deliver));
+        return append_error;
+      },
+      [&] { return format == PgLogFormat::kCsvlog ? csv.finish(deliver) : json.finish(deliver); });
   if (!append_error.ok()) return append_error;
   return st.with_context(path);
 }
