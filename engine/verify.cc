@@ -67,6 +67,21 @@ struct SegmentSummary {
   std::vector<Deferred> deferred;
 };
 
+// A finding in segment s of stream (file, segment number and stream filled in).
+void add_finding(SegmentSummary& s, const std::string& stream, std::string kind, int64_t offset, std::string msg,
+                 int64_t rec = -1, int64_t count = -1) {
+  Finding f;
+  f.kind = std::move(kind);
+  f.file = s.path;
+  f.offset = offset;
+  f.stream = stream;
+  f.segment = static_cast<int64_t>(s.header_ok ? s.header.segment_seq : s.file_seq);
+  f.record_index = rec;
+  f.record_count = count;
+  f.message = std::move(msg);
+  s.findings.push_back(std::move(f));
+}
+
 const hsm::PublicKey* find_key(const VerifyOptions& o, const Hash32& key_id) {
   if (o.keys == nullptr) return nullptr;
   for (const auto& k : *o.keys) {
@@ -89,16 +104,7 @@ std::string kind_for_stop(const std::string& why) {
 void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std::string& stream,
                     const VerifyOptions& opt) {
   auto finding = [&](std::string kind, int64_t offset, std::string msg, int64_t rec = -1, int64_t count = -1) {
-    Finding f;
-    f.kind = std::move(kind);
-    f.file = s.path;
-    f.offset = offset;
-    f.stream = stream;
-    f.segment = static_cast<int64_t>(s.header_ok ? s.header.segment_seq : s.file_seq);
-    f.record_index = rec;
-    f.record_count = count;
-    f.message = std::move(msg);
-    s.findings.push_back(std::move(f));
+    add_finding(s, stream, std::move(kind), offset, std::move(msg), rec, count);
   };
   s.bytes = file.size();
   auto hdr = decode_header(file);
@@ -351,18 +357,6 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
     }
     return nullptr;
   };
-  auto seg_finding = [](SegmentSummary& s, const std::string& stream, std::string kind, uint64_t offset,
-                        std::string msg, int64_t rec) {
-    Finding f;
-    f.kind = std::move(kind);
-    f.file = s.path;
-    f.offset = static_cast<int64_t>(offset);
-    f.stream = stream;
-    f.segment = static_cast<int64_t>(s.header_ok ? s.header.segment_seq : s.file_seq);
-    f.record_index = rec;
-    f.message = std::move(msg);
-    s.findings.push_back(std::move(f));
-  };
   std::set<const KeyRotation*> rotations_done;
   // Where each stream hands over to each key: a checkpoint of that stream signed
   // by the new key must come after it (streams made later have no statement).
@@ -380,10 +374,10 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
           Hash32 digest = sha256(encode_key_rotation_body(r.statement));
           auto new_key = hsm::PublicKey::from_der(r.statement.new_key_der);
           if (!old_key->verify_digest(digest, r.statement.signature)) {
-            seg_finding(s, sc.name, "bad-signature", r.offset, "key rotation statement's signature does not verify",
-                        static_cast<int64_t>(r.index));
+            add_finding(s, sc.name, "bad-signature", static_cast<int64_t>(r.offset),
+                        "key rotation statement's signature does not verify", static_cast<int64_t>(r.index));
           } else if (!new_key.ok()) {
-            seg_finding(s, sc.name, "bad-record", r.offset,
+            add_finding(s, sc.name, "bad-record", static_cast<int64_t>(r.offset),
                         "key rotation statement names an unusable key: " + new_key.status().message(),
                         static_cast<int64_t>(r.index));
           } else {
@@ -403,18 +397,16 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       for (auto& d : s.deferred) {
         const hsm::PublicKey* key = lookup(d.key_id);
         if (key == nullptr) {
-          seg_finding(s, sc.name, "unknown-key", d.offset,
+          add_finding(s, sc.name, "unknown-key", static_cast<int64_t>(d.offset),
                       "signed by key " + to_hex(d.key_id) +
-                          ", which is not among the given public keys nor handed over to by one of them",
-                      -1);
+                          ", which is not among the given public keys nor handed over to by one of them");
         } else if (!key->verify_digest(d.head, d.signature)) {
-          seg_finding(s, sc.name, "bad-signature", d.offset,
-                      std::string(d.seal ? "seal" : "checkpoint") + " signature does not verify", -1);
+          add_finding(s, sc.name, "bad-signature", static_cast<int64_t>(d.offset),
+                      std::string(d.seal ? "seal" : "checkpoint") + " signature does not verify");
         } else if (auto at = handed_at.find({sc.name, d.key_id}); at != handed_at.end() && d.tree_size <= at->second) {
-          seg_finding(s, sc.name, "unknown-key", d.offset,
+          add_finding(s, sc.name, "unknown-key", static_cast<int64_t>(d.offset),
                       "signed by key " + to_hex(d.key_id) + " before record " + std::to_string(at->second) +
-                          " handed the stream over to it",
-                      -1);
+                          " handed the stream over to it");
         }
       }
     }
