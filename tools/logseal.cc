@@ -30,6 +30,7 @@
 #include "ingest/pg_backfill.h"
 #include "ingest/pg_verify.h"
 #include "io/env.h"
+#include "tools/retention_cmds.h"
 
 using namespace logseal;
 
@@ -511,6 +512,10 @@ int main(int argc, char** argv) {
   cpt->add_option("DATA_DIR", k_dir)->required();
   cpt->add_option("--stream", k_stream)->required();
 
+  tools::RetentionArgs prune_args, hold_args;
+  auto* prune = tools::add_prune_command(app, prune_args);
+  auto* hold = tools::add_hold_command(app, hold_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -526,5 +531,7 @@ int main(int argc, char** argv) {
   if (*prv) return cmd_prove(p_dir, p_stream, p_index);
   if (*chk) return cmd_check_proof(c_path, c_keys);
   if (*cpt) return cmd_checkpoint(k_dir, k_stream);
+  if (*prune) return tools::run_prune(prune_args);
+  if (*hold) return tools::run_hold(hold_args);
   return kExitUsage;
 }

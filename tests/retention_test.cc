@@ -1,0 +1,556 @@
+// Retention, legal hold, pruning and the disk-full policy (engine/retention.h,
+// docs/FORMAT.md section 5.4), on the real engine over FakeEnv: a prune seals a
+// signed record and verify accepts the shortened chain and reports it; removing
+// segments any other way, or forging the record, is a finding; a held stream and
+// records inside the minimum are never pruned; a full disk refuses new records
+// and harms nothing sealed.
+#include "engine/retention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "engine/reader.h"
+#include "engine/store.h"
+#include "engine/verify.h"
+#include "io/fake_env.h"
+#include "tests/test_util.h"
+
+namespace logseal::engine {
+namespace {
+
+using namespace logseal::test;
+
+constexpr const char* kDir = "/data";
+constexpr const char* kStreamDir = "/data/app";
+constexpr int64_t kDay = kNsPerDay;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t seq_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return *format::parse_segment_file_name(path.substr(slash + 1));
+}
+
+bool has_note(const VerifyReport& r, const std::string& needle) {
+  for (auto& s : r.streams) {
+    for (auto& n : s.notes) {
+      if (n.find(needle) != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
+class RetentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = std::make_unique<TempDir>("retention_test");
+    key_ = std::make_unique<TestKey>(make_soft_key(tmp_->sub("key")));
+    env_ = std::make_unique<io::FakeEnv>(7);
+    Status st = ingest(*env_, kDir, key_->signer(), small_options(), "app", make_raws(0, 200), nullptr, 20);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    segs_ = segment_paths(*env_, kStreamDir);
+    ASSERT_GE(segs_.size(), 4u) << "several sealed segments are needed";
+  }
+
+  std::unique_ptr<Store> open_store(StoreOptions o = small_options()) {
+    auto s = Store::open(*env_, kDir, key_->signer(), std::move(o));
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  PruneRequest by_max_age(uint32_t max_days, int64_t now) {
+    PruneRequest r;
+    r.policy.max_days = max_days;
+    r.trigger = PruneTrigger::kMaxAge;
+    r.now_ns = now;
+    r.note = "test";
+    return r;
+  }
+
+  Result<PruneResult> prune(const PruneRequest& req) {
+    auto store = open_store();
+    if (!store) return internal_error("no store");
+    auto r = prune_stream(*store, "app", req);
+    Status closed = store->close();
+    if (r.ok() && !closed.ok()) return closed;
+    return r;
+  }
+
+  std::unique_ptr<TempDir> tmp_;
+  std::unique_ptr<TestKey> key_;
+  std::unique_ptr<io::FakeEnv> env_;
+  std::vector<std::string> segs_;
+};
+
+TEST_F(RetentionTest, PruneThenVerifyPassesAndReportsThePrune) {
+  auto r = prune(by_max_age(30, now_ns() + 31 * kDay));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->pruned) << r->why;
+  // Every sealed segment went; the open one (the last) stays.
+  EXPECT_EQ(r->statement.first_seq, 0u);
+  EXPECT_EQ(r->statement.last_seq, seq_of(segs_.back()) - 1);
+  EXPECT_EQ(r->paths.size(), segs_.size() - 1);
+  for (auto& p : r->paths) EXPECT_FALSE(env_->exists(p)) << p;
+  EXPECT_TRUE(env_->exists(segs_.back()));
+
+  VerifyReport rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "pruned segments 0.." + std::to_string(r->statement.last_seq))) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "by max-age")) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "retention_max_days=30"));
+  std::string json = report_to_json(rep);
+  EXPECT_NE(json.find("pruned segments 0.."), std::string::npos) << json;
+
+  // The stream goes on after a restart: more segments, a second prune, verify.
+  Status st = ingest(*env_, kDir, key_->signer(), small_options(), "app", make_raws(200, 150), nullptr, 20);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  auto r2 = prune(by_max_age(30, now_ns() + 31 * kDay));
+  ASSERT_TRUE(r2.ok()) << r2.status().to_string();
+  ASSERT_TRUE(r2->pruned) << r2->why;
+  EXPECT_EQ(r2->statement.first_seq, r->statement.last_seq + 1);
+  EXPECT_EQ(r2->statement.first_index, r->statement.tree_size);
+  rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  // What is left still reads back from the first remaining record on.
+  auto raws = read_raws(*env_, kDir, "app");
+  ASSERT_FALSE(raws.empty());
+  EXPECT_EQ(raws.begin()->first, r2->statement.tree_size);
+}
+
+TEST_F(RetentionTest, ManualDeletionIsAMissingSegment) {
+  ASSERT_TRUE(env_->remove_sealed(segs_[0]).ok());
+  ASSERT_TRUE(env_->remove_sealed(segs_[1]).ok());
+  EXPECT_TRUE(has_kind(verify_kinds(*env_, kDir, *key_), "missing-segment"));
+}
+
+TEST_F(RetentionTest, DeletingMoreThanThePruneRecordNamesIsAMissingSegment) {
+  PruneRequest req;
+  req.trigger = PruneTrigger::kDiskFull;  // oldest first, one segment
+  req.segments_max = 1;
+  auto r = prune(req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->pruned);
+  EXPECT_EQ(r->statement.last_seq, 0u);
+  EXPECT_TRUE(verify_report(*env_, kDir, *key_).ok());
+  // The prune covered segment 0 only; segment 1 goes by hand.
+  ASSERT_TRUE(env_->remove_sealed(segs_[1]).ok());
+  EXPECT_TRUE(has_kind(verify_kinds(*env_, kDir, *key_), "missing-segment"));
+}
+
+TEST_F(RetentionTest, InterruptedPruneStillVerifies) {
+  // The record is sealed, but only the first file was removed (a crash).
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  PruneRequest req = by_max_age(1, now_ns() + 2 * kDay);
+  req.wait_signed = false;
+  auto r = prune_stream(*store, "app", req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(store->close().ok());
+  ASSERT_GE(r->paths.size(), 2u);
+  ASSERT_TRUE(env_->remove_sealed(r->paths[0]).ok());
+  VerifyReport rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "an interrupted prune")) << describe(rep);
+  // Finishing it later.
+  ASSERT_TRUE(remove_pruned(*env_, kStreamDir, {r->paths.begin() + 1, r->paths.end()}).ok());
+  rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+}
+
+// Finds the (only) retention statement in a segment file: offset of its raw bytes.
+size_t statement_offset(const std::vector<uint8_t>& file) {
+  auto it = std::search(file.begin(), file.end(), std::begin(kRetentionMagic), std::end(kRetentionMagic));
+  EXPECT_NE(it, file.end());
+  return static_cast<size_t>(it - file.begin());
+}
+
+TEST_F(RetentionTest, ModifiedPruneRecordFailsVerify) {
+  auto r = prune(by_max_age(30, now_ns() + 31 * kDay));
+  ASSERT_TRUE(r.ok() && r->pruned);
+  std::string last = segment_paths(*env_, kStreamDir).back();
+  std::vector<uint8_t>* f = env_->file_bytes(last);
+  ASSERT_NE(f, nullptr);
+  size_t at = statement_offset(*f);
+  // An attacker rewrites the last pruned head (offset 72 of the statement) and
+  // recomputes the frame's checksums: the signed Merkle root no longer matches.
+  (*f)[at + 72] ^= 0x01;
+  for (auto& fr : frames_of(*f)) {
+    if (fr.offset < at && at < fr.offset + fr.header.span_bytes) reseal_frame(*f, fr.offset, fr.header);
+  }
+  auto kinds = verify_kinds(*env_, kDir, *key_);
+  EXPECT_TRUE(has_kind(kinds, "root-mismatch")) << ::testing::PrintToString(kinds);
+}
+
+TEST_F(RetentionTest, PruneRecordUnderAnotherKeyFailsVerify) {
+  // An attacker with write access but not the key deletes the oldest segments
+  // and seals a prune record of their own, with their own key.
+  TestKey attacker = make_soft_key(tmp_->sub("attacker"));
+  auto files = segment_paths(*env_, kStreamDir);
+  auto st = Store::open(*env_, kDir, attacker.signer(), small_options());
+  ASSERT_TRUE(st.ok());
+  auto stream = st.value()->stream("app");
+  ASSERT_TRUE(stream.ok());
+  RetentionStatement forged;
+  forged.op = RetentionOp::kPrune;
+  forged.trigger = PruneTrigger::kBefore;
+  forged.stream = "app";
+  forged.time_ns = now_ns();
+  forged.first_seq = 0;
+  forged.last_seq = 1;
+  ASSERT_TRUE(append_retention(*stream.value(), forged, "logseal:prune").ok());
+  ASSERT_TRUE(st.value()->close().ok());
+  ASSERT_TRUE(env_->remove_sealed(files[0]).ok());
+  ASSERT_TRUE(env_->remove_sealed(files[1]).ok());
+  auto kinds = verify_kinds(*env_, kDir, *key_);
+  EXPECT_TRUE(has_kind(kinds, "unknown-key")) << ::testing::PrintToString(kinds);
+  EXPECT_TRUE(has_kind(kinds, "chain-break")) << ::testing::PrintToString(kinds);
+}
+
+TEST_F(RetentionTest, UnsignedPruneRecordDoesNotExcuseDeletedSegments) {
+  // A statement in the unsigned tail (the store stopped before a checkpoint
+  // covered it: FakeEnv crash) counts for nothing.
+  auto files = segment_paths(*env_, kStreamDir);
+  {
+    StoreOptions o = small_options();
+    o.stream.checkpoint_ms = 3600 * 1000;  // no checkpoint before the crash
+    auto st = Store::open(*env_, kDir, key_->signer(), o);
+    ASSERT_TRUE(st.ok());
+    auto stream = st.value()->stream("app");
+    ASSERT_TRUE(stream.ok());
+    RetentionStatement s;
+    s.op = RetentionOp::kPrune;
+    s.trigger = PruneTrigger::kBefore;
+    s.stream = "app";
+    s.time_ns = now_ns();
+    s.first_seq = 0;
+    s.last_seq = 0;
+    auto index = append_retention(*stream.value(), s, "logseal:prune");
+    ASSERT_TRUE(index.ok());
+    ASSERT_TRUE(stream.value()->wait_durable(index.value(), std::chrono::seconds(10)));
+    env_->crash();
+    (void)st.value()->close();
+  }
+  env_->restart();
+  ASSERT_TRUE(env_->remove_sealed(files[0]).ok());
+  VerifyOptions o;
+  o.allow_unsigned_tail = true;
+  VerifyReport rep = verify_report(*env_, kDir, *key_, o);
+  EXPECT_TRUE(has_kind(kinds_of(rep), "missing-segment")) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "not yet covered by a signature")) << describe(rep);
+}
+
+TEST_F(RetentionTest, SignedRecordNamingAnotherSealIsAFinding) {
+  // Even a statement the key signed must match the seal on disk (bad-prune)
+  // and the next segment's header (chain-break once the files are gone).
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  auto stream = store->stream("app");
+  ASSERT_TRUE(stream.ok());
+  RetentionStatement s;
+  s.op = RetentionOp::kPrune;
+  s.trigger = PruneTrigger::kBefore;
+  s.stream = "app";
+  s.time_ns = now_ns();
+  s.first_seq = 0;
+  s.last_seq = 0;
+  s.tree_size = 1;
+  s.last_head[0] = 0x42;
+  ASSERT_TRUE(append_retention(*stream.value(), s, "logseal:prune").ok());
+  ASSERT_TRUE(store->close().ok());
+  EXPECT_TRUE(has_kind(verify_kinds(*env_, kDir, *key_), "bad-prune"));
+  ASSERT_TRUE(env_->remove_sealed(segs_[0]).ok());
+  EXPECT_TRUE(has_kind(verify_kinds(*env_, kDir, *key_), "chain-break"));
+}
+
+TEST_F(RetentionTest, HeldStreamIsNeverPruned) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    auto stream = store->stream("app");
+    ASSERT_TRUE(stream.ok());
+    RetentionStatement h;
+    h.op = RetentionOp::kHoldOn;
+    h.stream = "app";
+    h.time_ns = now_ns();
+    h.note = "case 4711";
+    ASSERT_TRUE(append_retention(*stream.value(), h, "logseal:hold").ok());
+    ASSERT_TRUE(store->close().ok());
+  }
+  auto held = read_hold(*env_, kDir, "app");
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(held.value());
+  auto r = prune(by_max_age(30, now_ns() + 365 * kDay));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("legal hold"), std::string::npos) << r.status().to_string();
+  for (auto& p : segs_) EXPECT_TRUE(env_->exists(p)) << p;
+  VerifyReport rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "legal hold is on")) << describe(rep);
+
+  // A hold by configuration refuses too, even with no statement.
+  PruneRequest cfg = by_max_age(30, now_ns() + 365 * kDay);
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    auto stream = store->stream("app");
+    ASSERT_TRUE(stream.ok());
+    RetentionStatement off;
+    off.op = RetentionOp::kHoldOff;
+    off.stream = "app";
+    off.time_ns = now_ns();
+    ASSERT_TRUE(append_retention(*stream.value(), off, "logseal:hold").ok());
+    ASSERT_TRUE(store->close().ok());
+  }
+  cfg.policy.legal_hold = true;
+  r = prune(cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  for (auto& p : segs_) EXPECT_TRUE(env_->exists(p)) << p;
+  // Lifted in the stream and not configured: the prune goes ahead.
+  cfg.policy.legal_hold = false;
+  r = prune(cfg);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->pruned) << r->why;
+  EXPECT_TRUE(verify_report(*env_, kDir, *key_).ok());
+}
+
+TEST_F(RetentionTest, PruneWhileHeldIsAFindingEvenWhenSigned) {
+  // A prune record written while a hold is on (the tool refuses; a compromised
+  // appliance could still sign one) is reported.
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  auto stream = store->stream("app");
+  ASSERT_TRUE(stream.ok());
+  RetentionStatement h;
+  h.op = RetentionOp::kHoldOn;
+  h.stream = "app";
+  h.time_ns = now_ns();
+  ASSERT_TRUE(append_retention(*stream.value(), h, "logseal:hold").ok());
+  ASSERT_TRUE(store->close().ok());
+  // prune_stream refuses (read_hold); write the statement directly, as a
+  // compromised appliance holding the key could.
+  auto store2 = open_store();
+  auto stream2 = store2->stream("app");
+  ASSERT_TRUE(stream2.ok());
+  RetentionStatement p;
+  p.op = RetentionOp::kPrune;
+  p.trigger = PruneTrigger::kMaxAge;
+  p.stream = "app";
+  p.time_ns = now_ns();
+  ASSERT_TRUE(append_retention(*stream2.value(), p, "logseal:prune").ok());
+  ASSERT_TRUE(store2->close().ok());
+  EXPECT_TRUE(has_kind(verify_kinds(*env_, kDir, *key_), "prune-under-hold"));
+}
+
+TEST_F(RetentionTest, NeverPrunesInsideTheMinimum) {
+  const int64_t now = now_ns();
+  // Every segment was sealed just now. With a minimum of 10 days, 5 days from
+  // now nothing may go, whatever --before says.
+  PruneRequest req;
+  req.policy.min_days = 10;
+  req.trigger = PruneTrigger::kBefore;
+  req.before_ns = now + 365 * kDay;
+  req.now_ns = now + 5 * kDay;
+  auto r = prune(req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_FALSE(r->pruned);
+  EXPECT_NE(r->why.find("retention_min_days=10"), std::string::npos) << r->why;
+  // Nor the disk-full policy.
+  req.trigger = PruneTrigger::kDiskFull;
+  r = prune(req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->pruned);
+  // Nor a maximum below... which is refused outright.
+  PruneRequest bad = by_max_age(5, now);
+  bad.policy.min_days = 10;
+  r = prune(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  for (auto& p : segs_) EXPECT_TRUE(env_->exists(p)) << p;
+  // Once the minimum has passed, they may go.
+  req.trigger = PruneTrigger::kBefore;
+  req.now_ns = now + 11 * kDay;
+  r = prune(req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->pruned);
+  // The cutoff never reaches into the minimum.
+  EXPECT_LE(r->statement.cutoff_ns, req.now_ns - 10 * kDay);
+  EXPECT_TRUE(verify_report(*env_, kDir, *key_).ok());
+}
+
+TEST_F(RetentionTest, TamperedStreamIsNotPruned) {
+  // A prune record would vouch for the segments it removes: refuse instead.
+  std::vector<uint8_t>* f = env_->file_bytes(segs_[0]);
+  ASSERT_NE(f, nullptr);
+  // copy_to_mutable_fake is not needed: FakeEnv byte access ignores the mode.
+  (*f)[format::kHeaderBytes + 100] ^= 0xff;
+  auto r = prune(by_max_age(30, now_ns() + 31 * kDay));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("does not verify"), std::string::npos) << r.status().to_string();
+  EXPECT_TRUE(env_->exists(segs_[0]));
+}
+
+TEST_F(RetentionTest, DiskFullRefusesNewRecordsWithoutHarmingSealedOnes) {
+  StoreOptions o = small_options();
+  o.stream.disk_reserve_bytes = 1;  // raised to what the stream may still write (about 92 KiB here)
+  uint64_t used = 0;
+  for (auto& p : segment_paths(*env_, kStreamDir)) used += env_->file_size(p).value();
+  // Room for the reserve and about a dozen segments of 16 KiB more.
+  env_->set_capacity_bytes(used + (92u << 10) + (200u << 10));
+
+  auto st = Store::open(*env_, kDir, key_->signer(), o);
+  ASSERT_TRUE(st.ok());
+  auto stream = st.value()->stream("app");
+  ASSERT_TRUE(stream.ok());
+  uint64_t accepted = 0, refused = 0;
+  uint64_t last_index = 0;
+  for (uint64_t i = 0; i < 20000 && refused == 0; ++i) {
+    std::string raw = record_raw(1000 + i);
+    auto idx = stream.value()->append(record_view(raw));
+    if (idx.ok()) {
+      accepted++;
+      last_index = idx.value();
+      // Keep the store writing as it goes, so free space is measured often.
+      if (accepted % 10 == 0) ASSERT_TRUE(stream.value()->wait_durable(idx.value(), std::chrono::seconds(10)));
+    } else {
+      ASSERT_EQ(idx.status().code(), Code::kResourceExhausted) << idx.status().to_string();
+      EXPECT_NE(idx.status().message().find("disk full"), std::string::npos);
+      refused++;
+    }
+  }
+  ASSERT_EQ(refused, 1u) << "the disk never filled: " << accepted << " records accepted";
+  ASSERT_TRUE(stream.value()->wait_durable(last_index, std::chrono::seconds(10)));
+  EXPECT_TRUE(stream.value()->health().ok()) << stream.value()->health().to_string();
+  StreamStats stats = stream.value()->stats();
+  EXPECT_TRUE(stats.disk_full);
+  EXPECT_EQ(stats.disk_full_refused, 1u);
+  // Still refusing on the next try; the stream did not fail.
+  EXPECT_EQ(stream.value()->append(record_view(record_raw(99999))).status().code(), Code::kResourceExhausted);
+  Status closed = st.value()->close();
+  EXPECT_TRUE(closed.ok()) << closed.to_string();
+  // Everything accepted is there and verifies.
+  env_->set_capacity_bytes(UINT64_MAX);
+  VerifyReport rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  auto raws = read_raws(*env_, kDir, "app");
+  EXPECT_EQ(raws.size(), 200 + accepted);
+  EXPECT_EQ(raws.rbegin()->first, last_index);
+}
+
+TEST_F(RetentionTest, DiskFullWithoutTheReserveStopsTheStream) {
+  // The reason for the reserve: without it the disk fills mid-write (ENOSPC)
+  // and the stream stops.
+  uint64_t used = 0;
+  for (auto& p : segment_paths(*env_, kStreamDir)) used += env_->file_size(p).value();
+  env_->set_capacity_bytes(used + (64u << 10));
+  auto st = Store::open(*env_, kDir, key_->signer(), small_options());
+  ASSERT_TRUE(st.ok());
+  auto stream = st.value()->stream("app");
+  ASSERT_TRUE(stream.ok());
+  Status last;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    auto idx = stream.value()->append(record_view(record_raw(1000 + i)));
+    if (!idx.ok()) {
+      last = idx.status();
+      break;
+    }
+    if (i % 10 == 0) (void)stream.value()->wait_durable(idx.value(), std::chrono::seconds(10));
+  }
+  EXPECT_EQ(last.code(), Code::kFailedPrecondition) << last.to_string();
+  EXPECT_FALSE(stream.value()->health().ok());
+  (void)st.value()->close();
+}
+
+TEST_F(RetentionTest, DiskFullPruneFreesSpaceAndRecordsGoOn) {
+  // disk_full = "prune": the oldest sealed segment beyond the minimum goes (with
+  // its record), space comes back, and appends are accepted again.
+  StoreOptions o = small_options();
+  o.stream.disk_reserve_bytes = 1;
+  auto st = Store::open(*env_, kDir, key_->signer(), o);
+  ASSERT_TRUE(st.ok());
+  auto stream = st.value()->stream("app");
+  ASSERT_TRUE(stream.ok());
+  // Now full: 64 KiB free, below the reserve of about 92 KiB (room for the
+  // prune record and its checkpoint).
+  uint64_t now_used = 0;
+  for (auto& p : segment_paths(*env_, kStreamDir)) now_used += env_->file_size(p).value();
+  env_->set_capacity_bytes(now_used + (64u << 10));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!stream.value()->stats().disk_full && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(stream.value()->stats().disk_full);
+  EXPECT_EQ(stream.value()->append(record_view(record_raw(5000))).status().code(), Code::kResourceExhausted);
+  // Prune until there is room (the daemon's disk-full loop does the same).
+  PruneRequest req;
+  req.trigger = PruneTrigger::kDiskFull;
+  req.policy.disk_full = DiskFullPolicy::kPrune;
+  auto r = prune_stream(*st.value(), "app", req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->pruned) << r->why;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stream.value()->stats().disk_full && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(stream.value()->stats().disk_full) << "pruning " << r->paths.size() << " segments freed no room";
+  EXPECT_TRUE(stream.value()->append(record_view(record_raw(5001))).ok());
+  ASSERT_TRUE(st.value()->close().ok());
+  VerifyReport rep = verify_report(*env_, kDir, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "by disk-full")) << describe(rep);
+}
+
+TEST(RetentionStatementTest, RoundTripAndStrictDecoding) {
+  RetentionStatement s;
+  s.op = RetentionOp::kPrune;
+  s.trigger = PruneTrigger::kMaxAge;
+  s.stream = "db-prod";
+  s.time_ns = 1700000000000000000;
+  s.min_days = 30;
+  s.max_days = 365;
+  s.first_seq = 3;
+  s.last_seq = 9;
+  s.first_index = 100;
+  s.tree_size = 900;
+  s.last_head[5] = 7;
+  s.note = "quarterly";
+  auto raw = encode_retention(s);
+  auto d = decode_retention(raw);
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->stream, "db-prod");
+  EXPECT_EQ(d->last_seq, 9u);
+  EXPECT_EQ(d->last_head, s.last_head);
+  EXPECT_EQ(d->note, "quarterly");
+  // Every cut is refused, and so is a byte after the end.
+  for (size_t n = 0; n < raw.size(); ++n) {
+    EXPECT_FALSE(decode_retention(std::span<const uint8_t>(raw.data(), n)).ok()) << n;
+  }
+  auto longer = raw;
+  longer.push_back(0);
+  EXPECT_FALSE(decode_retention(longer).ok());
+  // A hold with prune fields, a reversed range, a non-zero reserved byte.
+  RetentionStatement h = s;
+  h.op = RetentionOp::kHoldOn;
+  h.trigger = PruneTrigger::kNone;
+  EXPECT_FALSE(decode_retention(encode_retention(h)).ok());
+  RetentionStatement rev = s;
+  rev.last_seq = 1;
+  EXPECT_FALSE(decode_retention(encode_retention(rev)).ok());
+  auto res = raw;
+  res[190] = 1;
+  EXPECT_FALSE(decode_retention(res).ok());
+}
+
+}  // namespace
+}  // namespace logseal::engine
