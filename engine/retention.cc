@@ -305,6 +305,10 @@ Result<PruneResult> prune_stream(Store& store, const std::string& stream_name, c
     LS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, env.read_file(path));
     auto state = read_segment_state(bytes);
     if (!state.ok()) return state.status().with_context("segment " + path + "; run `logseal verify`");
+    if (state->cut_offset != state->file_bytes) {
+      return failed_precondition("segment " + path + " is damaged (" + state->cut_reason +
+                                 "); run `logseal verify`; nothing was pruned");
+    }
     if (!state->sealed || !state->seal || !state->last_head) break;  // a seal still being written
     const CheckpointBody& seal = *state->seal;
     if (seal.time_ns > cutoff) break;

@@ -180,12 +180,18 @@ TEST_F(RetentionTest, ModifiedPruneRecordFailsVerify) {
   std::vector<uint8_t>* f = env_->file_bytes(last);
   ASSERT_NE(f, nullptr);
   size_t at = statement_offset(*f);
+  auto frames = frames_of(*f);
   // An attacker rewrites the last pruned head (offset 72 of the statement) and
   // recomputes the frame's checksums: the signed Merkle root no longer matches.
   (*f)[at + 72] ^= 0x01;
-  for (auto& fr : frames_of(*f)) {
-    if (fr.offset < at && at < fr.offset + fr.header.span_bytes) reseal_frame(*f, fr.offset, fr.header);
+  bool resealed = false;
+  for (auto& fr : frames) {
+    if (fr.offset < at && at < fr.offset + fr.header.span_bytes) {
+      reseal_frame(*f, fr.offset, fr.header);
+      resealed = true;
+    }
   }
+  ASSERT_TRUE(resealed);
   auto kinds = verify_kinds(*env_, kDir, *key_);
   EXPECT_TRUE(has_kind(kinds, "root-mismatch")) << ::testing::PrintToString(kinds);
 }
@@ -226,6 +232,15 @@ TEST_F(RetentionTest, UnsignedPruneRecordDoesNotExcuseDeletedSegments) {
     ASSERT_TRUE(st.ok());
     auto stream = st.value()->stream("app");
     ASSERT_TRUE(stream.ok());
+    // The first checkpoint after open comes at once; the next in an hour.
+    std::string first = record_raw(7777);
+    auto i0 = stream.value()->append(record_view(first));
+    ASSERT_TRUE(i0.ok());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (stream.value()->signed_size() <= i0.value() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_GT(stream.value()->signed_size(), i0.value());
     RetentionStatement s;
     s.op = RetentionOp::kPrune;
     s.trigger = PruneTrigger::kBefore;
@@ -397,8 +412,25 @@ TEST_F(RetentionTest, TamperedStreamIsNotPruned) {
   auto r = prune(by_max_age(30, now_ns() + 31 * kDay));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
-  EXPECT_NE(r.status().message().find("does not verify"), std::string::npos) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("nothing was pruned"), std::string::npos) << r.status().to_string();
   EXPECT_TRUE(env_->exists(segs_[0]));
+}
+
+TEST_F(RetentionTest, StreamWithAChangedRecordIsNotPruned) {
+  // Checksums recomputed, so only the signatures show the change: the prune
+  // must not vouch for it by deleting the evidence.
+  std::vector<uint8_t>* f = env_->file_bytes(segs_[1]);
+  ASSERT_NE(f, nullptr);
+  auto frames = frames_of(*f);
+  ASSERT_FALSE(frames.empty());
+  ASSERT_EQ(frames[0].header.type, format::FrameType::kBatch);
+  (*f)[frames[0].offset + format::kFrameHeaderBytes + 4 + format::kRecFixedBytes + 3] ^= 0x20;  // in the source
+  reseal_frame(*f, frames[0].offset, frames[0].header);
+  auto r = prune(by_max_age(30, now_ns() + 31 * kDay));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("does not verify"), std::string::npos) << r.status().to_string();
+  for (auto& p : segs_) EXPECT_TRUE(env_->exists(p)) << p;
 }
 
 TEST_F(RetentionTest, DiskFullRefusesNewRecordsWithoutHarmingSealedOnes) {
@@ -422,7 +454,9 @@ TEST_F(RetentionTest, DiskFullRefusesNewRecordsWithoutHarmingSealedOnes) {
       accepted++;
       last_index = idx.value();
       // Keep the store writing as it goes, so free space is measured often.
-      if (accepted % 10 == 0) ASSERT_TRUE(stream.value()->wait_durable(idx.value(), std::chrono::seconds(10)));
+      if (accepted % 10 == 0) {
+        ASSERT_TRUE(stream.value()->wait_durable(idx.value(), std::chrono::seconds(10)));
+      }
     } else {
       ASSERT_EQ(idx.status().code(), Code::kResourceExhausted) << idx.status().to_string();
       EXPECT_NE(idx.status().message().find("disk full"), std::string::npos);
