@@ -79,6 +79,8 @@ int run_prune(const RetentionArgs& a) {
   if (!a.before.empty()) {
     auto t = engine::parse_time_ns(a.before);
     if (!t.ok()) return fail(t.status().with_context("--before"));
+    // Nanoseconds since 1970 in an int64 end in 2262; a later time wraps.
+    if (t.value() <= 0) return fail(invalid_argument("--before " + a.before + " is out of range (1970..2262)"));
     req.trigger = engine::PruneTrigger::kBefore;
     req.before_ns = t.value();
   } else if (a.max_days == 0) {
