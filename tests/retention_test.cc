@@ -13,6 +13,8 @@
 #include <cstring>
 #include <thread>
 
+#include <unistd.h>
+
 #include "engine/reader.h"
 #include "engine/store.h"
 #include "engine/verify.h"
@@ -543,6 +545,100 @@ TEST_F(RetentionTest, DiskFullPruneFreesSpaceAndRecordsGoOn) {
   VerifyReport rep = verify_report(*env_, kDir, *key_);
   EXPECT_TRUE(rep.ok()) << describe(rep);
   EXPECT_TRUE(has_note(rep, "by disk-full")) << describe(rep);
+}
+
+// The same on a real file system: a small loop-mounted ext4 (root only; a
+// missing loop device or mkfs is a skip), the POSIX env and io_uring.
+class LoopFsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a loop mount";
+    tmp_ = std::make_unique<TempDir>("retention_loopfs");
+    std::string img = tmp_->sub("fs.img");
+    mnt_ = tmp_->sub("mnt");
+    std::string cmd = "truncate -s 24M " + img + " && mkfs.ext4 -q -F " + img + " >/dev/null 2>&1 && mkdir -p " +
+                      mnt_ + " && mount -o loop " + img + " " + mnt_ + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "cannot make and loop-mount a small ext4: " << cmd;
+    mounted_ = true;
+    key_ = std::make_unique<TestKey>(make_soft_key(tmp_->sub("key")));
+  }
+  void TearDown() override {
+    if (mounted_) {
+      std::string cmd = "umount " + mnt_ + " || umount -l " + mnt_;
+      EXPECT_EQ(std::system(cmd.c_str()), 0);
+    }
+  }
+  std::unique_ptr<TempDir> tmp_;
+  std::string mnt_;
+  bool mounted_ = false;
+  std::unique_ptr<TestKey> key_;
+};
+
+TEST_F(LoopFsTest, FullDiskRefusesRecordsThenAPruneMakesRoom) {
+  io::Env& env = io::posix_env();
+  const std::string data = mnt_ + "/data";
+  StoreOptions o = small_options();
+  o.stream.segment_bytes = 256 << 10;
+  o.stream.disk_reserve_bytes = 2 << 20;
+  auto st = Store::open(env, data, key_->signer(), o);
+  if (st.status().code() == Code::kUnimplemented) GTEST_SKIP() << st.status().to_string();
+  ASSERT_TRUE(st.ok()) << st.status().to_string();
+  auto stream = st.value()->stream("app");
+  ASSERT_TRUE(stream.ok());
+  uint64_t accepted = 0, last_index = 0;
+  Status refused;
+  std::string pad(900, 'x');
+  for (uint64_t i = 0; i < 200000; ++i) {
+    std::string raw = record_raw(i) + pad;
+    auto idx = stream.value()->append(record_view(raw));
+    if (!idx.ok()) {
+      refused = idx.status();
+      break;
+    }
+    accepted++;
+    last_index = idx.value();
+    if (accepted % 50 == 0) {
+      ASSERT_TRUE(stream.value()->wait_durable(last_index, std::chrono::seconds(30)));
+    }
+  }
+  ASSERT_EQ(refused.code(), Code::kResourceExhausted) << "accepted " << accepted << ": " << refused.to_string();
+  EXPECT_NE(refused.message().find("disk full"), std::string::npos) << refused.to_string();
+  ASSERT_TRUE(stream.value()->wait_durable(last_index, std::chrono::seconds(30)));
+  EXPECT_TRUE(stream.value()->health().ok()) << stream.value()->health().to_string();
+  auto free = env.free_bytes(data);
+  ASSERT_TRUE(free.ok());
+  EXPECT_GT(free.value(), 0u) << "the reserve must keep the disk from filling";
+  // Records inside the minimum are not pruned even though the disk is full.
+  PruneRequest keep;
+  keep.trigger = PruneTrigger::kDiskFull;
+  keep.policy.min_days = 1;
+  auto k = prune_stream(*st.value(), "app", keep);
+  ASSERT_TRUE(k.ok()) << k.status().to_string();
+  EXPECT_FALSE(k->pruned);
+  // disk_full = "prune" beyond a minimum of 0: the oldest segments go.
+  PruneRequest req;
+  req.trigger = PruneTrigger::kDiskFull;
+  req.policy.disk_full = DiskFullPolicy::kPrune;
+  req.segments_max = 4;
+  auto r = prune_stream(*st.value(), "app", req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->pruned) << r->why;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stream.value()->stats().disk_full && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string after = record_raw(999999);
+  EXPECT_TRUE(stream.value()->append(record_view(after)).ok());
+  Status closed = st.value()->close();
+  ASSERT_TRUE(closed.ok()) << closed.to_string();
+  VerifyReport rep = verify_report(env, data, *key_);
+  EXPECT_TRUE(rep.ok()) << describe(rep);
+  EXPECT_TRUE(has_note(rep, "by disk-full")) << describe(rep);
+  auto raws = read_raws(env, data, "app");
+  ASSERT_FALSE(raws.empty());
+  EXPECT_EQ(raws.begin()->first, r->statement.tree_size);
+  // Every record accepted after the pruned range, the prune record and the last one.
+  EXPECT_EQ(raws.rbegin()->first, last_index + 2);
 }
 
 TEST(RetentionStatementTest, RoundTripAndStrictDecoding) {
