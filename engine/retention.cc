@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "base/assert.h"
+#include "engine/audit.h"
 #include "engine/export.h"
 #include "engine/reader.h"
 #include "engine/store_internal.h"
@@ -236,7 +237,51 @@ Status remove_pruned(io::Env& env, const std::string& stream_dir, const std::vec
   return ok_status();
 }
 
+namespace {
+Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_name, const PruneRequest& req);
+}  // namespace
+
 Result<PruneResult> prune_stream(Store& store, const std::string& stream_name, const PruneRequest& req) {
+  auto r = prune_stream_inner(store, stream_name, req);
+  if (!req.audit) return r;
+  std::string m = "\"stream\":" + json_escape(stream_name) + ",\"trigger\":\"" + prune_trigger_name(req.trigger) +
+                  "\",\"retention_min_days\":" + std::to_string(req.policy.min_days) +
+                  ",\"retention_max_days\":" + std::to_string(req.policy.max_days) + ",\"note\":" + json_escape(req.note);
+  Result<uint64_t> a = uint64_t{0};
+  if (!r.ok()) {
+    a = append_audit(store, "retention-prune-refused", m + ",\"error\":" + json_escape(r.status().to_string()));
+  } else if (r->pruned) {
+    const RetentionStatement& st = r->statement;
+    a = append_audit(store, "retention-prune",
+                     m + ",\"record\":" + std::to_string(r->index) + ",\"segments\":[" + std::to_string(st.first_seq) +
+                         "," + std::to_string(st.last_seq) + "],\"records\":[" + std::to_string(st.first_index) + "," +
+                         std::to_string(st.tree_size) + "],\"last_head\":\"" + to_hex(st.last_head) + "\"");
+  } else if (req.audit_nothing) {
+    a = append_audit(store, "retention-run", m + ",\"pruned\":false,\"why\":" + json_escape(r->why));
+  }
+  if (!a.ok()) store.log("<3>stream " + stream_name + ": cannot write the audit record: " + a.status().to_string());
+  return r;
+}
+
+Result<uint64_t> set_legal_hold(Store& store, const std::string& stream_name, bool on, const std::string& note) {
+  LS_ASSIGN_OR_RETURN(Stream* stream, store.stream(stream_name));
+  RetentionStatement st;
+  st.op = on ? RetentionOp::kHoldOn : RetentionOp::kHoldOff;
+  st.stream = stream_name;
+  st.time_ns = unix_now_ns();
+  st.note = note.substr(0, kRetentionNoteBytesMax);
+  LS_ASSIGN_OR_RETURN(uint64_t index, append_retention(*stream, st, "logseal:hold"));
+  LS_RETURN_IF_ERROR(append_audit(store, on ? "legal-hold-on" : "legal-hold-off",
+                                  "\"stream\":" + json_escape(stream_name) + ",\"record\":" + std::to_string(index) +
+                                      ",\"note\":" + json_escape(st.note))
+                         .status());
+  store.log("<5>stream " + stream_name + ": record " + std::to_string(index) + " " + describe_retention(st));
+  return index;
+}
+
+namespace {
+
+Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_name, const PruneRequest& req) {
   LS_RETURN_IF_ERROR(check_policy(req.policy));
   io::Env& env = store.env();
   const std::string dir = store.data_dir() + "/" + stream_name;
@@ -371,6 +416,8 @@ Result<PruneResult> prune_stream(Store& store, const std::string& stream_name, c
   return out;
 }
 
+}  // namespace
+
 // ---- logseald's runner -------------------------------------------------------
 
 RetentionRunner::RetentionRunner(Store& store, RetentionSchedule schedule)
@@ -394,6 +441,9 @@ void RetentionRunner::run_one(const std::string& name, const RetentionPolicy& po
   req.policy = policy;
   req.trigger = trigger;
   req.segments_max = trigger == PruneTrigger::kDiskFull ? 1 : 0;
+  // A disk-full check that finds nothing to prune repeats every second: only
+  // prunes and refusals go to `_audit` then (the log says the rest once).
+  req.audit_nothing = trigger != PruneTrigger::kDiskFull;
   req.note = trigger == PruneTrigger::kDiskFull ? "logseald: disk full, disk_full = \"prune\""
                                                 : "logseald: retention_max_days";
   auto r = prune_stream(store_, name, req);

@@ -114,6 +114,10 @@ struct PruneRequest {
   const std::vector<hsm::PublicKey>* keys = nullptr;
   // How long to wait for a signed checkpoint to cover the statement.
   std::chrono::milliseconds sign_timeout{60000};
+  // Seal the outcome in the `_audit` stream (engine/audit.h): a prune, a
+  // refusal, and, with audit_nothing, a run that found nothing to prune.
+  bool audit = true;
+  bool audit_nothing = true;
   // Offline (logseal prune) the caller closes the store, which signs the final
   // checkpoint, then calls remove_pruned(); online, prune_stream waits for the
   // running store's next checkpoint itself.
@@ -129,8 +133,12 @@ struct PruneResult {
 };
 
 // Plans and runs a prune of stream (see the file comment). FailedPrecondition
-// for a held stream or one that does not verify; nothing is written then.
+// for a held stream or one that does not verify; nothing is written to the
+// stream then (only the refusal to `_audit`).
 Result<PruneResult> prune_stream(Store& store, const std::string& stream, const PruneRequest& req);
+// Seals a hold-on or hold-off statement into stream and the change into
+// `_audit`; returns the statement's index.
+Result<uint64_t> set_legal_hold(Store& store, const std::string& stream, bool on, const std::string& note);
 // Removes the planned files, oldest first, each removal synced before the
 // next, so a crash leaves a prefix removed, which verify accepts.
 Status remove_pruned(io::Env& env, const std::string& stream_dir, const std::vector<std::string>& paths);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/audit.h"
 #include "engine/merkle.h"
 #include "engine/segment_reader.h"
 #include "engine/store_internal.h"
@@ -946,7 +947,9 @@ Result<uint64_t> Stream::append(const RecordView& record, bool block) {
                             std::to_string(s.opt.record_bytes_max));
   }
   if (record.source.size() > UINT16_MAX) return invalid_argument("record source is over 65535 bytes");
-  if (record.kind == RecordKind::kLog && s.disk_full.load(std::memory_order_acquire)) {
+  // Governance records pass a full disk: they are few and small, and a prune
+  // must be able to seal its statement (and its `_audit` entry) to make room.
+  if (record.kind == RecordKind::kLog && s.name != kAuditStream && s.disk_full.load(std::memory_order_acquire)) {
     s.disk_full_refused.fetch_add(1, std::memory_order_relaxed);
     return resource_exhausted("stream " + s.name + ": disk full (" +
                               std::to_string(s.disk_free_bytes.load(std::memory_order_relaxed)) +

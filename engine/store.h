@@ -57,7 +57,8 @@ struct StreamOptions {
   // nothing sealed is harmed. Raised to at least what the stream may still have
   // staged or in flight plus a seal and the next segment header (those were
   // accepted and are written into the reserve). Governance records (key rotation,
-  // retention) pass: a prune must be able to seal its record to free space.
+  // retention, and the `_audit` stream) pass: a prune must be able to seal its
+  // record to free space.
   // 0: off.
   uint64_t disk_reserve_bytes = 0;
 };

@@ -324,6 +324,17 @@ TEST_F(CliTest, HoldPruneAndVerifyReportThePrune) {
   Proc v = verify_cli();
   EXPECT_EQ(v.code, 0) << show(v);
   EXPECT_NE(v.out.find("pruned segments 0.."), std::string::npos) << show(v);
+  // Every step is in the appliance's audit stream, in order.
+  Proc audit = run_cli(scratch_, {"export", data_, "--stream", "_audit", "--format", "lines"});
+  ASSERT_EQ(audit.code, 0) << show(audit);
+  std::vector<std::string> actions = {"legal-hold-on", "retention-prune-refused", "legal-hold-off", "retention-run",
+                                      "retention-prune"};
+  size_t at = 0;
+  for (const auto& a : actions) {
+    size_t found = audit.out.find("\"action\":\"" + a + "\"", at);
+    ASSERT_NE(found, std::string::npos) << a << " missing (in order) in:\n" << audit.out;
+    at = found + 1;
+  }
   Proc vj = verify_cli({"--json"});
   EXPECT_EQ(vj.code, 0) << show(vj);
   EXPECT_NE(vj.out.find("pruned segments 0.."), std::string::npos) << show(vj);

@@ -110,6 +110,12 @@ TEST_F(RetentionTest, PruneThenVerifyPassesAndReportsThePrune) {
   std::string json = report_to_json(rep);
   EXPECT_NE(json.find("pruned segments 0.."), std::string::npos) << json;
 
+  // The prune is in the appliance's own audit stream too.
+  auto audit = read_raws(*env_, kDir, "_audit");
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_NE(audit.begin()->second.find("\"action\":\"retention-prune\""), std::string::npos) << audit.begin()->second;
+  EXPECT_NE(audit.begin()->second.find("\"stream\":\"app\""), std::string::npos);
+
   // The stream goes on after a restart: more segments, a second prune, verify.
   Status st = ingest(*env_, kDir, key_->signer(), small_options(), "app", make_raws(200, 150), nullptr, 20);
   ASSERT_TRUE(st.ok()) << st.to_string();
@@ -313,6 +319,10 @@ TEST_F(RetentionTest, HeldStreamIsNeverPruned) {
   VerifyReport rep = verify_report(*env_, kDir, *key_);
   EXPECT_TRUE(rep.ok()) << describe(rep);
   EXPECT_TRUE(has_note(rep, "legal hold is on")) << describe(rep);
+  // The refusal is audited.
+  auto audit = read_raws(*env_, kDir, "_audit");
+  ASSERT_FALSE(audit.empty());
+  EXPECT_NE(audit.rbegin()->second.find("retention-prune-refused"), std::string::npos) << audit.rbegin()->second;
 
   // A hold by configuration refuses too, even with no statement.
   PruneRequest cfg = by_max_age(30, now_ns() + 365 * kDay);

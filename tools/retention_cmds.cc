@@ -121,19 +121,12 @@ int run_hold(const RetentionArgs& a) {
   if (a.on == a.off) return fail(invalid_argument("give --on or --off"));
   auto store = open_store(a);
   if (!store.ok()) return fail(store.status());
-  auto stream = store.value()->stream(a.stream);
-  if (!stream.ok()) return fail(stream.status());
-  engine::RetentionStatement st;
-  st.op = a.on ? engine::RetentionOp::kHoldOn : engine::RetentionOp::kHoldOff;
-  st.stream = a.stream;
-  st.time_ns = now_ns();
-  st.note = a.note.substr(0, engine::kRetentionNoteBytesMax);
-  auto index = engine::append_retention(*stream.value(), st, "logseal:hold");
+  auto index = engine::set_legal_hold(*store.value(), a.stream, a.on, a.note);
   Status closed = store.value()->close();
   if (!index.ok()) return fail(index.status());
   if (!closed.ok()) return fail(closed);
-  std::printf("stream %s: record %llu: %s\n", a.stream.c_str(), static_cast<unsigned long long>(index.value()),
-              engine::describe_retention(st).c_str());
+  std::printf("stream %s: record %llu: legal hold %s\n", a.stream.c_str(),
+              static_cast<unsigned long long>(index.value()), a.on ? "set" : "lifted");
   return 0;
 }
 
