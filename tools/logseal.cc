@@ -276,6 +276,10 @@ int cmd_verify(const std::string& data_dir, const std::vector<std::string>& pubk
                         " syslog records start an AUDIT entry that no reassembled record names (a daemon stopped "
                         "before the entry completed?); export --where syslog.msg~=AUDIT shows them");
     }
+    if (pg.fragments_pruned > 0) {
+      s.notes.push_back(std::to_string(pg.fragments_pruned) +
+                        " reassembled PostgreSQL records name fragments removed by a prune: not rebuilt");
+    }
   }
   const engine::VerifyReport& r = report.value();
   if (json) {
