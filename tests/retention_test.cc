@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include "engine/merkle.h"
 #include "engine/reader.h"
 #include "engine/store.h"
 #include "engine/verify.h"
@@ -132,6 +133,15 @@ TEST_F(RetentionTest, PruneThenVerifyPassesAndReportsThePrune) {
   auto raws = read_raws(*env_, kDir, "app");
   ASSERT_FALSE(raws.empty());
   EXPECT_EQ(raws.begin()->first, r2->statement.tree_size);
+  // And proves against the latest checkpoint; a pruned record cannot be proven.
+  for (uint64_t i : {r2->statement.tree_size, r2->statement.tree_size + 1, raws.rbegin()->first}) {
+    auto proof = prove_record(*env_, kDir, "app", i);
+    ASSERT_TRUE(proof.ok()) << i << ": " << proof.status().to_string();
+    EXPECT_TRUE(merkle::verify_inclusion(merkle::leaf_hash(proof->record), i, proof->checkpoint.decoded.tree_size,
+                                         proof->path, proof->checkpoint.decoded.root))
+        << i;
+  }
+  EXPECT_EQ(prove_record(*env_, kDir, "app", 0).status().code(), Code::kNotFound);
 }
 
 TEST_F(RetentionTest, ManualDeletionIsAMissingSegment) {
