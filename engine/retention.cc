@@ -340,8 +340,10 @@ Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_n
   st.cutoff_ns = cutoff;
   st.note = req.note.substr(0, kRetentionNoteBytesMax);
   std::vector<std::string> paths;
+  uint64_t chosen_bytes = 0;
   for (size_t i = 0; i + 1 < seqs.size(); ++i) {
     if (req.segments_max != 0 && paths.size() >= req.segments_max) break;
+    if (req.bytes_min != 0 && chosen_bytes >= req.bytes_min) break;
     if (i > 0 && seqs[i] != seqs[i - 1] + 1) {
       return failed_precondition("stream " + stream_name + " has a gap before segment " + std::to_string(seqs[i]) +
                                  "; run `logseal verify`");
@@ -369,6 +371,7 @@ Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_n
     st.last_root = seal.root;
     st.last_seal_ns = seal.time_ns;
     paths.push_back(path);
+    chosen_bytes += bytes.size();
   }
   if (paths.empty()) {
     out.why = "no sealed segment of stream " + stream_name + " was sealed before " + rfc3339(cutoff) +
@@ -436,11 +439,19 @@ void RetentionRunner::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RetentionRunner::run_one(const std::string& name, const RetentionPolicy& policy, PruneTrigger trigger) {
+void RetentionRunner::run_one(Stream& stream, const RetentionPolicy& policy, PruneTrigger trigger) {
+  const std::string& name = stream.name();
   PruneRequest req;
   req.policy = policy;
   req.trigger = trigger;
-  req.segments_max = trigger == PruneTrigger::kDiskFull ? 1 : 0;
+  if (trigger == PruneTrigger::kDiskFull) {
+    // What the reserve lacks, and a quarter of it more, so one prune (whose
+    // record, checkpoint and audit entry cost a few blocks) makes real room
+    // instead of freeing one small segment at a time.
+    StreamStats stats = stream.stats();
+    uint64_t lack = stats.disk_reserve_bytes > stats.disk_free_bytes ? stats.disk_reserve_bytes - stats.disk_free_bytes : 0;
+    req.bytes_min = lack + stats.disk_reserve_bytes / 4;
+  }
   // A disk-full check that finds nothing to prune repeats every second: only
   // prunes and refusals go to `_audit` then (the log says the rest once).
   req.audit_nothing = trigger != PruneTrigger::kDiskFull;
@@ -476,8 +487,10 @@ void RetentionRunner::loop() {
     for (Stream* s : store_.open_streams()) open[s->name()] = s;
     for (const auto& [name, policy] : schedule_.policies) {
       auto it = open.find(name);
-      if (policy.disk_full == DiskFullPolicy::kPrune && it != open.end() && it->second->stats().disk_full) {
-        run_one(name, policy, PruneTrigger::kDiskFull);
+      // A stream that stopped (a failed write) waits for the daemon's restart.
+      if (policy.disk_full == DiskFullPolicy::kPrune && it != open.end() && it->second->health().ok() &&
+          it->second->stats().disk_full) {
+        run_one(*it->second, policy, PruneTrigger::kDiskFull);
       }
     }
     if (std::chrono::steady_clock::now() < next_age_run) continue;
@@ -485,7 +498,9 @@ void RetentionRunner::loop() {
     for (const auto& [name, policy] : schedule_.policies) {
       // Only streams that exist: a prune must not create one.
       if (policy.max_days == 0 || !store_.env().is_dir(store_.data_dir() + "/" + name)) continue;
-      run_one(name, policy, PruneTrigger::kMaxAge);
+      auto s = store_.stream(name);
+      if (!s.ok() || !s.value()->health().ok()) continue;
+      run_one(*s.value(), policy, PruneTrigger::kMaxAge);
     }
   }
 }

@@ -106,7 +106,10 @@ struct PruneRequest {
   PruneTrigger trigger = PruneTrigger::kMaxAge;
   int64_t before_ns = 0;      // kBefore: prune segments sealed before this
   int64_t now_ns = 0;         // 0: the system clock
-  uint64_t segments_max = 0;  // 0: no limit (kDiskFull prunes one at a time)
+  uint64_t segments_max = 0;  // 0: no limit
+  // Stop once the chosen segments add up to this many bytes (0: no limit): the
+  // disk-full policy frees what the reserve lacks, not everything eligible.
+  uint64_t bytes_min = 0;
   std::string note;
   // Keys to verify the stream with before anything is removed (a prune must not
   // vouch for segments that were tampered with); null or empty: the store
@@ -166,7 +169,7 @@ class RetentionRunner {
 
  private:
   void loop();
-  void run_one(const std::string& stream, const RetentionPolicy& policy, PruneTrigger trigger);
+  void run_one(Stream& stream, const RetentionPolicy& policy, PruneTrigger trigger);
 
   Store& store_;
   RetentionSchedule schedule_;

@@ -1030,6 +1030,7 @@ StreamStats Stream::stats() const {
   st.disk_full = s.disk_full.load();
   st.disk_full_refused = s.disk_full_refused.load();
   st.disk_free_bytes = s.opt.disk_reserve_bytes != 0 ? s.disk_free_bytes.load() : 0;
+  st.disk_reserve_bytes = s.disk_reserve_effective;
   return st;
 }
 

@@ -78,6 +78,7 @@ struct StreamStats {
   bool disk_full = false;             // new records are refused (disk_reserve_bytes)
   uint64_t disk_full_refused = 0;     // records refused because of it
   uint64_t disk_free_bytes = 0;       // at the last check (0 when the policy is off)
+  uint64_t disk_reserve_bytes = 0;    // the effective reserve (0 when the policy is off)
 };
 
 class Store;

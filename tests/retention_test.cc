@@ -661,6 +661,70 @@ TEST_F(LoopFsTest, FullDiskRefusesRecordsThenAPruneMakesRoom) {
   EXPECT_EQ(raws.rbegin()->first, last_index + 2);
 }
 
+// logseald's runner (RetentionRunner) with disk_full = "prune": it notices the
+// store's disk-full state and prunes oldest-first until records are accepted
+// again; with a hold it prunes nothing and the stream keeps refusing.
+TEST_F(RetentionTest, RunnerPrunesOnAFullDiskUnlessHeld) {
+  for (bool held : {true, false}) {
+    SCOPED_TRACE(held ? "held" : "not held");
+    StoreOptions o = small_options();
+    o.stream.disk_reserve_bytes = 1;  // about 92 KiB here
+    env_->set_capacity_bytes(UINT64_MAX);
+    auto st = Store::open(*env_, kDir, key_->signer(), o);
+    ASSERT_TRUE(st.ok());
+    auto stream = st.value()->stream("app");
+    ASSERT_TRUE(stream.ok());
+    // Every file counts (the other streams too): 64 KiB left, below the reserve.
+    uint64_t used = UINT64_MAX - env_->free_bytes(kDir).value();
+    std::vector<std::string> before = segment_paths(*env_, kStreamDir);
+    env_->set_capacity_bytes(used + (64u << 10));
+    RetentionSchedule sched;
+    sched.policies["app"].disk_full = DiskFullPolicy::kPrune;
+    sched.policies["app"].legal_hold = held;
+    sched.disk_check = std::chrono::milliseconds(20);
+    RetentionRunner runner(*st.value(), sched);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool refused_seen = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string raw = record_raw(4000);
+      auto idx = stream.value()->append(record_view(raw));
+      if (!idx.ok()) {
+        ASSERT_EQ(idx.status().code(), Code::kResourceExhausted);
+        refused_seen = true;
+      } else if (refused_seen) {
+        break;  // accepted again after a refusal: room was made
+      }
+      if (held && runner.prune_failures() >= 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    runner.stop();
+    EXPECT_TRUE(refused_seen);
+    if (held) {
+      EXPECT_EQ(runner.segments_pruned(), 0u);
+      EXPECT_GE(runner.prune_failures(), 2u);
+      EXPECT_TRUE(stream.value()->stats().disk_full);
+      for (auto& p : before) EXPECT_TRUE(env_->exists(p)) << p;
+    } else {
+      EXPECT_GE(runner.segments_pruned(), 1u);
+      EXPECT_FALSE(stream.value()->stats().disk_full);
+      EXPECT_FALSE(env_->exists(before.front()));
+    }
+    env_->set_capacity_bytes(UINT64_MAX);
+    ASSERT_TRUE(st.value()->close().ok());
+    VerifyReport rep = verify_report(*env_, kDir, *key_);
+    EXPECT_TRUE(rep.ok()) << describe(rep);
+  }
+  auto audit = read_raws(*env_, kDir, "_audit");
+  bool refused = false, pruned = false;
+  for (auto& [i, raw] : audit) {
+    refused |= raw.find("retention-prune-refused") != std::string::npos;
+    pruned |= raw.find("\"action\":\"retention-prune\"") != std::string::npos &&
+              raw.find("\"trigger\":\"disk-full\"") != std::string::npos;
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(pruned);
+}
+
 TEST(RetentionStatementTest, RoundTripAndStrictDecoding) {
   RetentionStatement s;
   s.op = RetentionOp::kPrune;
