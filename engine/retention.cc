@@ -249,7 +249,9 @@ Result<PruneResult> prune_stream(Store& store, const std::string& stream_name, c
                   ",\"retention_max_days\":" + std::to_string(req.policy.max_days) + ",\"note\":" + json_escape(req.note);
   Result<uint64_t> a = uint64_t{0};
   if (!r.ok()) {
-    a = append_audit(store, "retention-prune-refused", m + ",\"error\":" + json_escape(r.status().to_string()));
+    if (req.audit_refused) {
+      a = append_audit(store, "retention-prune-refused", m + ",\"error\":" + json_escape(r.status().to_string()));
+    }
   } else if (r->pruned) {
     const RetentionStatement& st = r->statement;
     a = append_audit(store, "retention-prune",
@@ -389,6 +391,7 @@ Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_n
   VerifyOptions vo;
   vo.keys = own.empty() ? req.keys : &own;
   vo.allow_unsigned_tail = true;  // a live store's open segment
+  vo.only_stream = stream_name;
   LS_ASSIGN_OR_RETURN(VerifyReport report, verify_data_dir(env, store.data_dir(), vo));
   for (const Finding& f : report.findings) {
     if (f.stream != stream_name) continue;
@@ -455,9 +458,12 @@ void RetentionRunner::run_one(Stream& stream, const RetentionPolicy& policy, Pru
   // A disk-full check that finds nothing to prune repeats every second: only
   // prunes and refusals go to `_audit` then (the log says the rest once).
   req.audit_nothing = trigger != PruneTrigger::kDiskFull;
+  bool& refusal_audited = refusal_audited_[name];
+  req.audit_refused = trigger != PruneTrigger::kDiskFull || !refusal_audited;
   req.note = trigger == PruneTrigger::kDiskFull ? "logseald: disk full, disk_full = \"prune\""
                                                 : "logseald: retention_max_days";
   auto r = prune_stream(store_, name, req);
+  if (trigger == PruneTrigger::kDiskFull) refusal_audited = !r.ok();
   std::string why;
   if (!r.ok()) {
     prune_failures_.fetch_add(1, std::memory_order_relaxed);

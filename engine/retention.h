@@ -121,6 +121,7 @@ struct PruneRequest {
   // refusal, and, with audit_nothing, a run that found nothing to prune.
   bool audit = true;
   bool audit_nothing = true;
+  bool audit_refused = true;
   // Offline (logseal prune) the caller closes the store, which signs the final
   // checkpoint, then calls remove_pruned(); online, prune_stream waits for the
   // running store's next checkpoint itself.
@@ -177,6 +178,7 @@ class RetentionRunner {
   std::condition_variable cv_;
   bool stop_ = false;
   std::map<std::string, std::string> last_why_;  // by stream: said once, not every second
+  std::map<std::string, bool> refusal_audited_;  // by stream: a disk-full refusal is in _audit already
   std::atomic<uint64_t> segments_pruned_{0};
   std::atomic<uint64_t> prune_failures_{0};
   std::thread thread_;

@@ -299,6 +299,7 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
   for (const auto& e : entries) {
     std::string p = data_dir + "/" + e;
     if (!env.is_dir(p) || !valid_stream_name(e)) continue;
+    if (!opt.only_stream.empty() && e != opt.only_stream) continue;
     LS_ASSIGN_OR_RETURN(std::vector<std::string> files, env.list_dir(p));
     StreamCheck sc;
     sc.name = e;

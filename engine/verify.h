@@ -51,6 +51,9 @@ struct VerifyOptions {
   bool require_tpm = false;
   unsigned jobs = 1;
   std::vector<Anchor> anchors;
+  // Only this stream (empty: every stream). Retention verifies the stream it is
+  // about to prune, not the whole directory.
+  std::string only_stream;
 };
 
 struct StreamReport {
