@@ -58,19 +58,26 @@ static_assert(kRtReserved2 + 8 == kRetentionFixedBytes);
 
 const char* retention_op_name(RetentionOp op) {
   switch (op) {
-    case RetentionOp::kPrune: return "prune";
-    case RetentionOp::kHoldOn: return "hold-on";
-    case RetentionOp::kHoldOff: return "hold-off";
+    case RetentionOp::kPrune:
+      return "prune";
+    case RetentionOp::kHoldOn:
+      return "hold-on";
+    case RetentionOp::kHoldOff:
+      return "hold-off";
   }
   return "?";
 }
 
 const char* prune_trigger_name(PruneTrigger t) {
   switch (t) {
-    case PruneTrigger::kNone: return "none";
-    case PruneTrigger::kMaxAge: return "max-age";
-    case PruneTrigger::kBefore: return "before";
-    case PruneTrigger::kDiskFull: return "disk-full";
+    case PruneTrigger::kNone:
+      return "none";
+    case PruneTrigger::kMaxAge:
+      return "max-age";
+    case PruneTrigger::kBefore:
+      return "before";
+    case PruneTrigger::kDiskFull:
+      return "disk-full";
   }
   return "?";
 }
@@ -160,9 +167,9 @@ Result<RetentionStatement> decode_retention(std::span<const uint8_t> raw) {
     if (s.last_seq < s.first_seq || s.tree_size < s.first_index) {
       return data_loss("retention statement names an empty or reversed range");
     }
-  } else if (s.first_seq != 0 || s.last_seq != 0 || s.first_index != 0 || s.tree_size != 0 ||
-             s.last_head != Hash32{} || s.last_head_seq != 0 || s.last_frame_chain != Hash32{} ||
-             s.last_root != Hash32{} || s.last_seal_ns != 0 || s.cutoff_ns != 0) {
+  } else if (s.first_seq != 0 || s.last_seq != 0 || s.first_index != 0 || s.tree_size != 0 || s.last_head != Hash32{} ||
+             s.last_head_seq != 0 || s.last_frame_chain != Hash32{} || s.last_root != Hash32{} || s.last_seal_ns != 0 ||
+             s.cutoff_ns != 0) {
     return data_loss("hold statement carries prune fields");
   }
   return s;
@@ -185,8 +192,8 @@ std::string retention_fields_json(const RetentionStatement& s) {
 }
 
 std::string describe_retention(const RetentionStatement& s) {
-  std::string policy = "retention_min_days=" + std::to_string(s.min_days) +
-                       " retention_max_days=" + std::to_string(s.max_days);
+  std::string policy =
+      "retention_min_days=" + std::to_string(s.min_days) + " retention_max_days=" + std::to_string(s.max_days);
   std::string note = s.note.empty() ? "" : " (" + s.note + ")";
   if (s.op == RetentionOp::kPrune) {
     return "pruned segments " + std::to_string(s.first_seq) + ".." + std::to_string(s.last_seq) + " (records " +
@@ -246,7 +253,8 @@ Result<PruneResult> prune_stream(Store& store, const std::string& stream_name, c
   if (!req.audit) return r;
   std::string m = "\"stream\":" + json_escape(stream_name) + ",\"trigger\":\"" + prune_trigger_name(req.trigger) +
                   "\",\"retention_min_days\":" + std::to_string(req.policy.min_days) +
-                  ",\"retention_max_days\":" + std::to_string(req.policy.max_days) + ",\"note\":" + json_escape(req.note);
+                  ",\"retention_max_days\":" + std::to_string(req.policy.max_days) +
+                  ",\"note\":" + json_escape(req.note);
   Result<uint64_t> a = uint64_t{0};
   if (!r.ok()) {
     if (req.audit_refused) {
@@ -266,7 +274,7 @@ Result<PruneResult> prune_stream(Store& store, const std::string& stream_name, c
 }
 
 Result<uint64_t> set_legal_hold(Store& store, const std::string& stream_name, bool on, const std::string& note) {
-  LS_ASSIGN_OR_RETURN(Stream* stream, store.stream(stream_name));
+  LS_ASSIGN_OR_RETURN(Stream * stream, store.stream(stream_name));
   RetentionStatement st;
   st.op = on ? RetentionOp::kHoldOn : RetentionOp::kHoldOff;
   st.stream = stream_name;
@@ -292,7 +300,7 @@ Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_n
 
   // Open (recover) the stream first: a torn tail of its open segment is cut and
   // recorded, so the verification below sees the stream as it continues.
-  LS_ASSIGN_OR_RETURN(Stream* stream, store.stream(stream_name));
+  LS_ASSIGN_OR_RETURN(Stream * stream, store.stream(stream_name));
   if (req.policy.legal_hold) {
     return failed_precondition("stream " + stream_name + " is under legal hold (configured); nothing was pruned");
   }
@@ -395,8 +403,10 @@ Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_n
   LS_ASSIGN_OR_RETURN(VerifyReport report, verify_data_dir(env, store.data_dir(), vo));
   for (const Finding& f : report.findings) {
     if (f.stream != stream_name) continue;
-    return failed_precondition("stream " + stream_name + " does not verify, so nothing was pruned (a prune record "
-                               "would vouch for the segments it removes): " + finding_to_text(f));
+    return failed_precondition("stream " + stream_name +
+                               " does not verify, so nothing was pruned (a prune record "
+                               "would vouch for the segments it removes): " +
+                               finding_to_text(f));
   }
 
   st.time_ns = unix_now_ns();
@@ -452,7 +462,8 @@ void RetentionRunner::run_one(Stream& stream, const RetentionPolicy& policy, Pru
     // record, checkpoint and audit entry cost a few blocks) makes real room
     // instead of freeing one small segment at a time.
     StreamStats stats = stream.stats();
-    uint64_t lack = stats.disk_reserve_bytes > stats.disk_free_bytes ? stats.disk_reserve_bytes - stats.disk_free_bytes : 0;
+    uint64_t lack =
+        stats.disk_reserve_bytes > stats.disk_free_bytes ? stats.disk_reserve_bytes - stats.disk_free_bytes : 0;
     req.bytes_min = lack + stats.disk_reserve_bytes / 4;
   }
   // A disk-full check that finds nothing to prune repeats every second: only
@@ -473,8 +484,7 @@ void RetentionRunner::run_one(Stream& stream, const RetentionPolicy& policy, Pru
     last_why_.erase(name);
     return;  // prune_stream logged it
   } else if (trigger == PruneTrigger::kDiskFull) {
-    why = "<3>stream " + name + ": disk full and nothing may be pruned: " + r->why +
-          "; new records stay refused";
+    why = "<3>stream " + name + ": disk full and nothing may be pruned: " + r->why + "; new records stay refused";
   }
   if (!why.empty() && last_why_[name] != why) {
     store_.log(why);

@@ -25,9 +25,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/bytes.h"
@@ -129,10 +129,10 @@ struct PruneRequest {
 };
 
 struct PruneResult {
-  bool pruned = false;       // false: nothing was eligible (why says so)
+  bool pruned = false;  // false: nothing was eligible (why says so)
   std::string why;
   RetentionStatement statement;
-  uint64_t index = 0;        // of the statement record
+  uint64_t index = 0;              // of the statement record
   std::vector<std::string> paths;  // removed (or to remove, when !wait_signed)
 };
 
