@@ -1,5 +1,6 @@
 #include "engine/export.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -138,6 +139,10 @@ Result<int64_t> parse_time_ns(const std::string& text) {
     secs -= off;
   } else {
     return invalid_argument("time '" + text + "' needs a zone: Z or +hh:mm");
+  }
+  // Unix nanoseconds in an int64 span 1677..2262; beyond, the product wraps.
+  if (secs > INT64_MAX / 1000000000 - 1 || secs < INT64_MIN / 1000000000 + 1) {
+    return invalid_argument("time '" + text + "' is out of range (1678..2262)");
   }
   return secs * 1000000000 + frac_ns;
 }

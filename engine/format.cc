@@ -193,7 +193,8 @@ Result<RecordView> decode_record(std::span<const uint8_t> rec) {
   if (rec.size() < kRecFixedBytes) return data_loss("record is shorter than its fixed part");
   const uint8_t* p = rec.data();
   RecordView r;
-  if (p[kRecKind] != static_cast<uint8_t>(RecordKind::kLog) && p[kRecKind] != static_cast<uint8_t>(RecordKind::kKeyRotation)) {
+  if (p[kRecKind] != static_cast<uint8_t>(RecordKind::kLog) && p[kRecKind] != static_cast<uint8_t>(RecordKind::kKeyRotation) &&
+      p[kRecKind] != static_cast<uint8_t>(RecordKind::kRetention)) {
     return data_loss("record kind is unknown");
   }
   r.kind = static_cast<RecordKind>(p[kRecKind]);

@@ -84,7 +84,9 @@ inline constexpr size_t kRecordBytesMax = 16u << 20;
 
 // kKeyRotation: raw is a key rotation statement (docs/FORMAT.md section 5.3,
 // engine/key_rotation.h): the stream's signing key hands over to a new key.
-enum class RecordKind : uint8_t { kLog = 1, kKeyRotation = 2 };
+// kRetention: raw is a retention statement (section 5.4, engine/retention.h): a
+// prune of whole sealed segments, or a legal hold set or lifted.
+enum class RecordKind : uint8_t { kLog = 1, kKeyRotation = 2, kRetention = 3 };
 
 // The fields of a record are empty, a JSON object (first byte '{'), or a syslog
 // view: offsets into the raw bytes, so parsed syslog fields cost 64 bytes per

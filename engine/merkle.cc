@@ -159,6 +159,65 @@ std::vector<Hash32> inclusion_proof(std::span<const Hash32> leaves, uint64_t ind
   return out;
 }
 
+namespace {
+
+// MTH of stream leaves [lo, lo + n) when [0, prefix.size()) is known only by
+// its frontier (an aligned block per set bit, largest first).
+struct PrefixTree {
+  const MerkleFrontier& prefix;
+  std::span<const Hash32> leaves;  // stream indexes prefix.size() ..
+
+  Hash32 block(uint64_t lo, uint64_t n) const {
+    // The frontier block starting at lo must be exactly n leaves.
+    uint64_t start = 0;
+    size_t i = 0;
+    for (int bit = 63; bit >= 0; --bit) {
+      uint64_t b = uint64_t{1} << bit;
+      if (!(prefix.size() & b)) continue;
+      if (start == lo) {
+        LS_ASSERT_MSG(b == n, "a proof needs a subtree of the pruned prefix that is not a frontier block");
+        return prefix.hashes()[i];
+      }
+      start += b;
+      ++i;
+    }
+    LS_ASSERT_MSG(false, "a proof needs a subtree of the pruned prefix that is not a frontier block");
+    return {};
+  }
+
+  Hash32 mth_range(uint64_t lo, uint64_t n) const {
+    uint64_t f = prefix.size();
+    if (lo >= f) return mth(leaves.subspan(lo - f, n));
+    if (lo + n <= f) return block(lo, n);
+    uint64_t k = split_point(n);
+    return node_hash(mth_range(lo, k), mth_range(lo + k, n - k));
+  }
+
+  void path(uint64_t m, uint64_t lo, uint64_t n, std::vector<Hash32>* out) const {
+    if (n <= 1) return;
+    uint64_t k = split_point(n);
+    if (m < k) {
+      path(m, lo, k, out);
+      out->push_back(mth_range(lo + k, n - k));
+    } else {
+      path(m - k, lo + k, n - k, out);
+      out->push_back(mth_range(lo, k));
+    }
+  }
+};
+
+}  // namespace
+
+std::vector<Hash32> inclusion_proof_after(const MerkleFrontier& prefix, std::span<const Hash32> leaves,
+                                          uint64_t index) {
+  uint64_t size = prefix.size() + leaves.size();
+  LS_ASSERT_MSG(index >= prefix.size() && index < size, "inclusion proof index out of range");
+  std::vector<Hash32> out;
+  out.reserve(64);
+  PrefixTree{prefix, leaves}.path(index, 0, size, &out);
+  return out;
+}
+
 bool verify_inclusion(const Hash32& leaf, uint64_t index, uint64_t size,
                       std::span<const Hash32> proof, const Hash32& root) {
   if (index >= size) return false;

@@ -46,6 +46,13 @@ Hash32 root_of(std::span<const Hash32> leaves);
 
 // RFC 6962 PATH(m, D[n]) for leaves[0..size): hashes from the leaf's sibling up.
 std::vector<Hash32> inclusion_proof(std::span<const Hash32> leaves, uint64_t index);
+// The same PATH for a stream whose first prefix.size() records are gone (a
+// pruned front, FORMAT.md 5.4): leaves are records prefix.size() .. on, index
+// is a stream index at or after prefix.size(). Every sibling that lies wholly
+// in the missing prefix is one of the prefix's frontier subtrees (the RFC 6962
+// split puts the largest power of two first), so the frontier is all it needs.
+std::vector<Hash32> inclusion_proof_after(const MerkleFrontier& prefix, std::span<const Hash32> leaves,
+                                          uint64_t index);
 // RFC 9162 §2.1.3.2 verification.
 bool verify_inclusion(const Hash32& leaf, uint64_t index, uint64_t size,
                       std::span<const Hash32> proof, const Hash32& root);

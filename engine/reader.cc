@@ -1,6 +1,7 @@
 #include "engine/reader.h"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "engine/merkle.h"
@@ -121,8 +122,30 @@ Result<InclusionProof> prove_record(io::Env& env, const std::string& data_dir, c
     return invalid_argument("record " + std::to_string(index) + " is not covered by the latest signed checkpoint (" +
                             std::to_string(size) + " records)");
   }
+  // A stream whose front was pruned (FORMAT.md 5.4) starts at its first
+  // segment's first_index; that header's frontier stands in for the records
+  // before it.
+  merkle::MerkleFrontier prefix;
+  {
+    LS_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(data_dir + "/" + stream));
+    std::optional<uint64_t> first_seq;
+    for (auto& n : names) {
+      if (auto seq = parse_segment_file_name(n); seq && (!first_seq || *seq < *first_seq)) first_seq = seq;
+    }
+    if (first_seq && *first_seq > 0) {
+      std::string path = data_dir + "/" + stream + "/" + segment_file_name(*first_seq);
+      LS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, env.read_file(path));
+      auto h = decode_header(bytes);
+      if (!h.ok()) return h.status().with_context(path + "; run `logseal verify`");
+      LS_ASSIGN_OR_RETURN(prefix, merkle::MerkleFrontier::from(h->first_index, h->frontier));
+    }
+  }
+  if (index < prefix.size()) {
+    return not_found("record " + std::to_string(index) + " was pruned: stream " + stream + " starts at record " +
+                     std::to_string(prefix.size()) + " (`logseal verify` names the prune)");
+  }
   std::vector<Hash32> leaves;
-  leaves.reserve(size);
+  leaves.reserve(size - prefix.size());
   InclusionProof p;
   LS_RETURN_IF_ERROR(for_each_record(env, data_dir, stream, [&](const StoredRecord& r) {
     if (r.index >= size) return false;
@@ -130,16 +153,20 @@ Result<InclusionProof> prove_record(io::Env& env, const std::string& data_dir, c
     if (r.index == index) p.record.assign(r.bytes.begin(), r.bytes.end());
     return true;
   }));
-  if (leaves.size() != size) {
-    return data_loss("the stream holds " + std::to_string(leaves.size()) + " readable records, the checkpoint " +
-                     std::to_string(size) + "; run `logseal verify`");
+  if (prefix.size() + leaves.size() != size) {
+    return data_loss("the stream holds " + std::to_string(leaves.size()) + " readable records from record " +
+                     std::to_string(prefix.size()) + ", the checkpoint " + std::to_string(size) +
+                     "; run `logseal verify`");
   }
-  if (merkle::root_of(leaves) != cp.decoded.root) {
+  merkle::MerkleFrontier all = prefix;
+  for (const Hash32& l : leaves) all.append(l);
+  if (all.root() != cp.decoded.root) {
     return data_loss("the records do not match the latest checkpoint's root; run `logseal verify`");
   }
   p.stream = stream;
   p.index = index;
-  p.path = merkle::inclusion_proof(leaves, index);
+  p.path = prefix.size() == 0 ? merkle::inclusion_proof(leaves, index)
+                              : merkle::inclusion_proof_after(prefix, leaves, index);
   p.checkpoint = std::move(cp);
   return p;
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/audit.h"
 #include "engine/merkle.h"
 #include "engine/segment_reader.h"
 #include "engine/store_internal.h"
@@ -160,8 +161,42 @@ struct Stream::Impl {
   std::atomic<uint64_t> segment_seq_now{0};
   std::atomic<int64_t> last_sign_us{0};
   std::thread thread;
+  // Disk-full policy (opt.disk_reserve_bytes): set by the writer thread, read by
+  // append().
+  std::atomic<bool> disk_full{false};
+  std::atomic<uint64_t> disk_full_refused{0};
+  std::atomic<uint64_t> disk_free_bytes{0};
+  uint64_t disk_reserve_effective = 0;
+  Clock::time_point next_space_check{};
 
   void log(const std::string& s) const { store->log(s); }
+
+  // Compares the free space with the reserve and sets disk_full; logs each
+  // change. A file system that cannot answer statvfs leaves the state as it was
+  // (said once in the log): the policy must not stop a working stream.
+  void check_space() {
+    if (opt.disk_reserve_bytes == 0) return;
+    next_space_check = Clock::now() + std::chrono::milliseconds(100);
+    auto free = env->free_bytes(dir);
+    if (!free.ok()) {
+      if (disk_free_bytes.exchange(UINT64_MAX) != UINT64_MAX) {
+        log("<4>stream " + name + ": cannot query free space: " + free.status().to_string());
+      }
+      return;
+    }
+    disk_free_bytes.store(free.value(), std::memory_order_relaxed);
+    bool full = free.value() < disk_reserve_effective;
+    if (full == disk_full.load(std::memory_order_relaxed)) return;
+    disk_full.store(full, std::memory_order_release);
+    if (full) {
+      log("<3>stream " + name + ": disk full: " + std::to_string(free.value()) + " bytes free under " + dir +
+          ", below the reserve of " + std::to_string(disk_reserve_effective) +
+          " bytes; new records are refused (disk_full=refuse), sealed segments are untouched");
+    } else {
+      log("<5>stream " + name + ": " + std::to_string(free.value()) + " bytes free again under " + dir +
+          "; accepting records");
+    }
+  }
 
   Status fail(const Status& st) {
     {
@@ -504,6 +539,7 @@ void Stream::Impl::writer_loop() {
   Clock::time_point close_deadline{};
   bool gave_up = false;
   while (true) {
+    if (opt.disk_reserve_bytes != 0 && Clock::now() >= next_space_check) check_space();
     Status st = reap(false, 0);
     if (st.ok()) st = write_signed();
     if (!st.ok()) {
@@ -527,6 +563,9 @@ void Stream::Impl::writer_loop() {
       staging_records = 0;
       lk.unlock();
       space_cv.notify_all();
+      // Before every batch: the records staged meanwhile were accepted against
+      // the last check, and each batch may use up part of the reserve.
+      check_space();
       st = submit_batch(b, used, records);
       if (!st.ok()) {
         (void)fail(st);
@@ -868,6 +907,13 @@ Result<Stream*> Store::stream(const std::string& name) {
   Stream::Impl* si = s->impl_.get();
   LS_RETURN_IF_ERROR(si->recover().with_context("open stream " + name));
   si->next_checkpoint = Clock::now();
+  if (si->opt.disk_reserve_bytes != 0) {
+    // What the stream may still write after it starts refusing: every staging
+    // buffer, a seal and the next segment's header, and a few checkpoints.
+    uint64_t committed = static_cast<uint64_t>(si->buffers.size()) * si->buffer_bytes + 8 * kBlockBytes;
+    si->disk_reserve_effective = std::max<uint64_t>(si->opt.disk_reserve_bytes, committed);
+    si->check_space();
+  }
   si->thread = std::thread([si] { si->writer_loop(); });
   Stream* out = s.get();
   streams_[name] = std::move(s);
@@ -901,6 +947,15 @@ Result<uint64_t> Stream::append(const RecordView& record, bool block) {
                             std::to_string(s.opt.record_bytes_max));
   }
   if (record.source.size() > UINT16_MAX) return invalid_argument("record source is over 65535 bytes");
+  // Governance records pass a full disk: they are few and small, and a prune
+  // must be able to seal its statement (and its `_audit` entry) to make room.
+  if (record.kind == RecordKind::kLog && s.name != kAuditStream && s.disk_full.load(std::memory_order_acquire)) {
+    s.disk_full_refused.fetch_add(1, std::memory_order_relaxed);
+    return resource_exhausted("stream " + s.name + ": disk full (" +
+                              std::to_string(s.disk_free_bytes.load(std::memory_order_relaxed)) +
+                              " bytes free, reserve " + std::to_string(s.disk_reserve_effective) +
+                              "); new records are refused by the disk_full=refuse policy");
+  }
   Hash32 leaf = record_leaf(record);
   std::unique_lock<std::mutex> lk(s.mu);
   while (true) {
@@ -972,6 +1027,10 @@ StreamStats Stream::stats() const {
   st.segment_seq = s.segment_seq_now.load();
   st.sign_failures = s.sign_failures.load();
   st.last_sign_ms = static_cast<double>(s.last_sign_us.load()) / 1000.0;
+  st.disk_full = s.disk_full.load();
+  st.disk_full_refused = s.disk_full_refused.load();
+  st.disk_free_bytes = s.opt.disk_reserve_bytes != 0 ? s.disk_free_bytes.load() : 0;
+  st.disk_reserve_bytes = s.disk_reserve_effective;
   return st;
 }
 

@@ -51,6 +51,16 @@ struct StreamOptions {
   uint32_t batch_delay_us = 1000;        // ... or when its first record is this old
   unsigned writes_in_flight_max = 2;     // batch writes outstanding per stream
   size_t record_bytes_max = 1u << 20;    // larger records are refused
+  // Disk-full policy "refuse": while the file system holding the stream has
+  // fewer free bytes than this, new log records are refused (ResourceExhausted)
+  // instead of running the disk full, so a write never fails half-way and
+  // nothing sealed is harmed. Raised to at least what the stream may still have
+  // staged or in flight plus a seal and the next segment header (those were
+  // accepted and are written into the reserve). Governance records (key rotation,
+  // retention, and the `_audit` stream) pass: a prune must be able to seal its
+  // record to free space.
+  // 0: off.
+  uint64_t disk_reserve_bytes = 0;
 };
 
 struct StreamStats {
@@ -65,6 +75,10 @@ struct StreamStats {
   uint64_t segment_seq = 0;       // the open segment
   uint64_t sign_failures = 0;
   double last_sign_ms = 0;
+  bool disk_full = false;             // new records are refused (disk_reserve_bytes)
+  uint64_t disk_full_refused = 0;     // records refused because of it
+  uint64_t disk_free_bytes = 0;       // at the last check (0 when the policy is off)
+  uint64_t disk_reserve_bytes = 0;    // the effective reserve (0 when the policy is off)
 };
 
 class Store;
@@ -96,7 +110,8 @@ class Stream {
 
   // Seals the open segment at the next batch boundary and opens the next (SIGHUP).
   void request_roll();
-  // Ok while the stream can take records.
+  // Ok while the stream can take records. (A full disk is not a failure: see
+  // StreamStats::disk_full.)
   Status health() const;
   StreamStats stats() const;
   // The latest signed checkpoint written to disk: body and signature (empty when
@@ -152,6 +167,7 @@ class Store {
   Status close();
 
   const std::string& data_dir() const { return data_dir_; }
+  io::Env& env() { return env_; }
   hsm::Signer& signer() { return *signer_; }
   // OK unless the signer's last attempt failed (then its error): the TPM is gone
   // or refuses. Ingest goes on meanwhile; /healthz reports this.

@@ -13,6 +13,7 @@
 #include "engine/export.h"
 #include "engine/key_rotation.h"
 #include "engine/merkle.h"
+#include "engine/retention.h"
 #include "engine/segment_reader.h"
 #include "hsm/sha256.h"
 
@@ -54,6 +55,13 @@ struct SegmentSummary {
     KeyRotation statement;
   };
   std::vector<Rotation> rotations;
+  // Retention statements (prune, legal hold) met in this segment.
+  struct Retention {
+    uint64_t offset = 0;
+    uint64_t index = 0;
+    RetentionStatement statement;
+  };
+  std::vector<Retention> retentions;
   // Signatures by keys the auditor did not give: checked once the key rotation
   // statements of every segment are known (the key may have been handed over).
   struct Deferred {
@@ -166,6 +174,14 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
                              kr->stream + "'");
           }
           s.rotations.push_back({f.offset, index, std::move(kr).value()});
+        } else if (r->kind == RecordKind::kRetention) {
+          auto rt = decode_retention(as_bytes(r->raw));
+          if (!rt.ok()) return rt.status().with_context("record " + std::to_string(index));
+          if (rt->stream != stream) {
+            return data_loss("record " + std::to_string(index) + ": retention statement names stream '" +
+                             rt->stream + "'");
+          }
+          s.retentions.push_back({f.offset, index, std::move(rt).value()});
         }
         frontier.append(merkle::leaf_hash(rec));
         ++index;
@@ -289,6 +305,7 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
   for (const auto& e : entries) {
     std::string p = data_dir + "/" + e;
     if (!env.is_dir(p) || !valid_stream_name(e)) continue;
+    if (!opt.only_stream.empty() && e != opt.only_stream) continue;
     LS_ASSIGN_OR_RETURN(std::vector<std::string> files, env.list_dir(p));
     StreamCheck sc;
     sc.name = e;
@@ -453,7 +470,89 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       }
       it->second = &si;
     };
+    // Retention statements (FORMAT.md section 5.4), in index order. Only those a
+    // signed checkpoint or seal covers count: anyone with write access can add
+    // bytes to an unsigned tail, but not under a signature.
+    uint64_t signed_max = 0;
+    for (auto& s : sc.segments) {
+      for (auto& si : s.signed_frames) signed_max = std::max(signed_max, si.body.tree_size);
+    }
+    struct RetentionRef {
+      const SegmentSummary* seg;
+      const SegmentSummary::Retention* r;
+    };
+    std::vector<RetentionRef> retentions;
+    for (auto& s : sc.segments) {
+      for (auto& r : s.retentions) retentions.push_back({&s, &r});
+    }
+    std::sort(retentions.begin(), retentions.end(),
+              [](const RetentionRef& a, const RetentionRef& b) { return a.r->index < b.r->index; });
+    const uint64_t first_file_seq = sc.segments.empty() ? 0 : sc.segments.front().file_seq;
+    const RetentionStatement* cover = nullptr;  // the prune the first remaining segment follows
+    uint64_t cover_index = 0;
+    int64_t hold_index = -1;
+    uint64_t pruned_upto = 0;  // records 0..pruned_upto-1 were pruned by counted statements
+    for (const RetentionRef& rr : retentions) {
+      const RetentionStatement& st = rr.r->statement;
+      const std::string at = "record " + std::to_string(rr.r->index);
+      if (rr.r->index >= signed_max) {
+        sr.notes.push_back(rr.seg->path + ": " + at + " is a retention statement not yet covered by a signature; "
+                           "ignored: " + describe_retention(st));
+        continue;
+      }
+      if (st.op == RetentionOp::kHoldOn || st.op == RetentionOp::kHoldOff) {
+        hold_index = st.op == RetentionOp::kHoldOn ? static_cast<int64_t>(rr.r->index) : -1;
+        sr.notes.push_back(at + ": " + describe_retention(st));
+        continue;
+      }
+      sr.notes.push_back(at + ": " + describe_retention(st));
+      pruned_upto = std::max(pruned_upto, st.tree_size);
+      if (hold_index >= 0) {
+        finding("prune-under-hold", rr.seg, static_cast<int64_t>(rr.r->offset),
+                at + " prunes segments " + std::to_string(st.first_seq) + ".." + std::to_string(st.last_seq) +
+                    " while the legal hold set by record " + std::to_string(hold_index) + " is on",
+                static_cast<int64_t>(rr.r->index));
+      }
+      if (st.last_seq >= rr.seg->file_seq) {
+        finding("bad-prune", rr.seg, static_cast<int64_t>(rr.r->offset),
+                at + " claims to prune segment " + std::to_string(st.last_seq) +
+                    ", which is not before the segment that holds the record",
+                static_cast<int64_t>(rr.r->index));
+        continue;
+      }
+      // A pruned range whose last segment is still here (the prune was cut short
+      // before it removed everything, or a copy was kept): its seal must be the
+      // one the record names.
+      for (auto& s : sc.segments) {
+        if (s.file_seq != st.last_seq || !s.sealed || s.signed_frames.empty()) continue;
+        if (s.signed_frames.back().head != st.last_head || s.seal.tree_size != st.tree_size ||
+            s.seal.frame_chain != st.last_frame_chain) {
+          finding("bad-prune", &s, static_cast<int64_t>(s.signed_frames.back().offset),
+                  at + " names a seal of segment " + std::to_string(st.last_seq) + " other than the one on disk",
+                  static_cast<int64_t>(rr.r->index));
+        }
+      }
+      if (first_file_seq > 0 && st.first_seq <= first_file_seq && first_file_seq <= st.last_seq + 1 &&
+          (cover == nullptr || st.last_seq > cover->last_seq)) {
+        cover = &st;
+        cover_index = rr.r->index;
+      }
+    }
+    if (hold_index >= 0) sr.notes.push_back("legal hold is on (record " + std::to_string(hold_index) + ")");
+    // The head chain continues from the last pruned seal, as the record names it.
+    SignedInfo pruned_head;
     uint64_t expected_seq = 0;
+    if (cover != nullptr) {
+      expected_seq = first_file_seq;
+      pruned_head.head = cover->last_head;
+      pruned_head.body.head_seq = cover->last_head_seq;
+      if (first_file_seq <= cover->last_seq) {
+        sr.notes.push_back("segments " + std::to_string(cover->first_seq) + ".." + std::to_string(first_file_seq - 1) +
+                           " were removed by the prune of record " + std::to_string(cover_index) + "; segments " +
+                           std::to_string(first_file_seq) + ".." + std::to_string(cover->last_seq) +
+                           " of its range are still here (an interrupted prune)");
+      }
+    }
     for (size_t i = 0; i < sc.segments.size(); ++i) {
       SegmentSummary& s = sc.segments[i];
       bool last = i + 1 == sc.segments.size();
@@ -509,6 +608,17 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       if (s.header_ok && s.header.segment_seq == 0 && i == 0) {
         // Nothing before: the head chain starts from zeros.
         last_signed = nullptr;
+      }
+      if (i == 0 && cover != nullptr && s.file_seq == cover->last_seq + 1) {
+        // The predecessor was pruned: check the link against the signed record.
+        auto root = merkle::MerkleFrontier::from(s.header.first_index, s.header.frontier);
+        if (s.header.prev_chain != cover->last_frame_chain || s.header.first_index != cover->tree_size ||
+            !root.ok() || root->root() != cover->last_root) {
+          finding("chain-break", &s, 0,
+                  "header does not continue the seal of pruned segment " + std::to_string(cover->last_seq) +
+                      " as the prune of record " + std::to_string(cover_index) + " names it");
+        }
+        last_signed = &pruned_head;
       }
       // Head chain across segments.
       for (size_t k = 0; k < s.signed_frames.size(); ++k) {
@@ -579,6 +689,12 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       }
       if (found) {
         sr.notes.push_back("anchor at " + std::to_string(a.body.tree_size) + " records is part of the chain");
+      } else if (a.body.tree_size <= pruned_upto && a.body.tree_size <= sr.records) {
+        // Its checkpoint went with a pruned segment: the signed prune statement
+        // vouches for that range, and nothing on disk can be compared with it.
+        sr.notes.push_back("anchor at " + std::to_string(a.body.tree_size) +
+                           " records lies in the pruned range (records 0.." + std::to_string(pruned_upto) +
+                           "): it can no longer be checked against the data");
       } else if (after != nullptr) {
         finding("rollback", nullptr, -1,
                 "the data was rolled back to an older copy and writing went on: the checkpoint at " +

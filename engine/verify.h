@@ -23,7 +23,8 @@ namespace logseal::engine {
 // Kinds of findings (DESIGN.md): bad-checksum, bad-header, bad-record,
 // bad-signature, chain-break, root-mismatch, missing-segment, duplicate-segment,
 // reordered, truncated, torn-tail, unknown-key, trailing-data, rollback,
-// unsigned-tail, soft-signer, unexpected-file, bad-anchor.
+// unsigned-tail, soft-signer, unexpected-file, bad-anchor, bad-prune,
+// prune-under-hold (retention statements, engine/retention.h).
 struct Finding {
   std::string kind;
   std::string file;
@@ -50,6 +51,9 @@ struct VerifyOptions {
   bool require_tpm = false;
   unsigned jobs = 1;
   std::vector<Anchor> anchors;
+  // Only this stream (empty: every stream). Retention verifies the stream it is
+  // about to prune, not the whole directory.
+  std::string only_stream;
 };
 
 struct StreamReport {

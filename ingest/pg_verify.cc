@@ -2,8 +2,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -150,7 +152,9 @@ Status verify_pg_reassembly(io::Env& env, const std::string& data_dir, const std
   // Pass 2: keep each named fragment until its record is checked.
   std::unordered_map<uint64_t, Fragment> held;
   size_t next = 0;
+  std::optional<uint64_t> first_index;  // the stream's first remaining record (a prune removes a prefix)
   LS_RETURN_IF_ERROR(engine::for_each_record(env, data_dir, stream, [&](const engine::StoredRecord& r) {
+    if (!first_index) first_index = r.index;
     bool syslog_view = !r.view.fields.empty() && static_cast<uint8_t>(r.view.fields[0]) == format::kFieldsSyslogView;
     if (claimed.count(r.index) != 0) {
       Fragment& f = held[r.index];
@@ -161,7 +165,9 @@ Status verify_pg_reassembly(io::Env& env, const std::string& data_dir, const std
     }
     if (next >= entries.size() || entries[next].index != r.index) return true;
     const Entry& e = entries[next++];
-    if (e.ok) {
+    bool pruned = std::any_of(e.fragments.begin(), e.fragments.end(), [&](uint64_t id) { return id < *first_index; });
+    if (pruned) stats.fragments_pruned++;
+    if (e.ok && !pruned) {
       std::vector<const Fragment*> frags;
       std::string problem;
       for (uint64_t id : e.fragments) {

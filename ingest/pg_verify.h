@@ -40,6 +40,10 @@ struct PgVerifyStats {
   // but without their entry record); `verify` reports the count as a note, since
   // those audit records are missing from a fields.pgaudit query.
   uint64_t unclaimed_audit_fragments = 0;
+  // Reassembled records some of whose fragments are before the stream's first
+  // remaining record (removed by a signed prune, FORMAT.md 5.4): not checked,
+  // since the evidence is gone by policy; `verify` reports the count as a note.
+  uint64_t fragments_pruned = 0;
 };
 
 // Appends a bad-reassembly finding per problem. Non-ok only for I/O errors (the

@@ -71,6 +71,14 @@ class Env {
   virtual Status sync_dir(const std::string& path) = 0;
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Status remove(const std::string& path) = 0;
+  // Removes a sealed segment: clears FS_IMMUTABLE_FL (chattr -i) when it is set,
+  // then unlinks. Only retention calls this, after a signed prune record covers
+  // the file. PermissionDenied-like errors name the missing capability.
+  virtual Status remove_sealed(const std::string& path) = 0;
+  // Bytes available to this process on the file system holding path (statvfs
+  // f_bavail * f_frsize): what the store's disk-full policy compares with its
+  // reserve.
+  virtual Result<uint64_t> free_bytes(const std::string& path) = 0;
   virtual Result<uint64_t> file_size(const std::string& path) = 0;
   // Reads the whole file with buffered I/O (verifier and readers; never for writing).
   virtual Result<std::vector<uint8_t>> read_file(const std::string& path) = 0;

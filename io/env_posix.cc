@@ -7,6 +7,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -202,6 +203,32 @@ class PosixEnv final : public Env {
                                        "CAP_LINUX_IMMUTABLE)");
     }
     return status;
+  }
+
+  Status remove_sealed(const std::string& path) override {
+    UniqueFd fd(open_retry(path, O_RDONLY | O_NONBLOCK));
+    if (fd.get() < 0) return sys_status("open", path, errno);
+    int flags = 0;
+    if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL)) {
+      flags &= ~FS_IMMUTABLE_FL;
+      if (::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) != 0) {
+        int err = errno;
+        Status status = sys_status("ioctl FS_IOC_SETFLAGS clear immutable", path, err);
+        if (err == EPERM) {
+          return Status(status.code(), status.message() + " (clearing the immutable flag of a sealed segment needs "
+                                                          "CAP_LINUX_IMMUTABLE)");
+        }
+        return status;
+      }
+    }
+    ::close(fd.release());
+    return remove(path);
+  }
+
+  Result<uint64_t> free_bytes(const std::string& path) override {
+    struct statvfs st {};
+    if (::statvfs(path.c_str(), &st) != 0) return sys_status("statvfs", path, errno);
+    return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
   }
 
   Result<uint64_t> file_size(const std::string& path) override {

@@ -206,6 +206,36 @@ Status FakeEnv::remove(const std::string& raw_path) {
   return ok_status();
 }
 
+Status FakeEnv::remove_sealed(const std::string& raw_path) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    LS_RETURN_IF_ERROR(state_->alive());
+    auto it = state_->files.find(fake_normalize(raw_path));
+    // The fake process holds CAP_LINUX_IMMUTABLE, like the tests that run as root.
+    if (it != state_->files.end()) it->second->immutable = false;
+  }
+  return remove(raw_path);
+}
+
+uint64_t FakeEnv::State::used_bytes_locked() const {
+  uint64_t used = 0;
+  for (const auto& [path, inode] : files) used += inode->bytes.size();
+  return used;
+}
+
+void FakeEnv::set_capacity_bytes(uint64_t capacity_bytes) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->capacity_bytes = capacity_bytes;
+}
+
+Result<uint64_t> FakeEnv::free_bytes(const std::string& raw_path) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  LS_RETURN_IF_ERROR(state_->alive());
+  (void)raw_path;  // one file system
+  uint64_t used = state_->used_bytes_locked();
+  return state_->capacity_bytes > used ? state_->capacity_bytes - used : 0;
+}
+
 Result<uint64_t> FakeEnv::file_size(const std::string& raw_path) {
   std::lock_guard<std::mutex> lock(state_->mu);
   LS_RETURN_IF_ERROR(state_->alive());

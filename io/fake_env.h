@@ -53,6 +53,10 @@ class FakeEnv final : public Env {
   // Reboot: clears the crashed state. Files keep their durable bytes.
   void restart();
   uint64_t writes_submitted() const;
+  // Disk capacity model: free_bytes() is capacity minus the bytes of every file,
+  // and a write that would grow the files past capacity completes with -ENOSPC.
+  // Default: unlimited.
+  void set_capacity_bytes(uint64_t capacity_bytes);
   // Direct access for byte surgery in tests.
   std::vector<uint8_t>* file_bytes(const std::string& path);
 
@@ -63,6 +67,8 @@ class FakeEnv final : public Env {
   Status sync_dir(const std::string& path) override;
   Status rename(const std::string& from, const std::string& to) override;
   Status remove(const std::string& path) override;
+  Status remove_sealed(const std::string& path) override;
+  Result<uint64_t> free_bytes(const std::string& path) override;
   Result<uint64_t> file_size(const std::string& path) override;
   Result<std::vector<uint8_t>> read_file(const std::string& path) override;
   Status write_file_atomic(const std::string& path, const std::string& contents,

@@ -200,8 +200,12 @@ class FakeRing final : public Ring {
     Completion c{w.user_data, 0};
     // Real kernels refuse writes to an immutable inode; a sealed segment being
     // written is an engine bug the fake should surface.
+    uint64_t grows = w.offset + w.len_bytes > w.inode->bytes.size() ? w.offset + w.len_bytes - w.inode->bytes.size() : 0;
     if (w.inode->immutable) {
       c.result = -EPERM;
+    } else if (grows > 0 && state_->capacity_bytes != UINT64_MAX &&
+               state_->used_bytes_locked() + grows > state_->capacity_bytes) {
+      c.result = -ENOSPC;  // the capacity model (set_capacity_bytes)
     } else if (w.eio_armed || state_->chance(state_->faults.eio_per_write)) {
       c.result = -EIO;
     } else if (w.len_bytes > kSectorBytes && state_->chance(state_->faults.short_per_write)) {

@@ -281,3 +281,78 @@ TEST_F(CliTest, FlippedByteFailsVerify) {
 
 }  // namespace
 }  // namespace logseal
+
+namespace logseal {
+namespace {
+
+// Retention (README "Retention and legal hold"): hold, prune, verify's report,
+// and a segment deleted by hand after a prune.
+TEST_F(CliTest, HoldPruneAndVerifyReportThePrune) {
+  std::string signer = "soft:" + key_dir_ + "/signing-key.pem";
+  // Each run's batch (up to 1 MiB) goes into a segment of its own past 16 KiB.
+  for (int i = 0; i < 3; ++i) {
+    Proc in = run_cli(scratch_, {"ingest", data_, "--stream", "syslog", "--signer", signer, "--format",
+                                 "syslog-octet", "--segment-bytes", "16384", input_});
+    ASSERT_EQ(in.code, 0) << show(in);
+  }
+  std::string dir = data_ + "/syslog";
+  ASSERT_EQ(::access((dir + "/" + format::segment_file_name(2)).c_str(), F_OK), 0) << "several segments expected";
+
+  Proc on = run_cli(scratch_, {"hold", data_, "--stream", "syslog", "--signer", signer, "--on", "--note", "case 17"});
+  ASSERT_EQ(on.code, 0) << show(on);
+  std::vector<std::string> prune = {"prune", data_, "--stream", "syslog", "--signer", signer,
+                                    "--before", "2200-01-01T00:00:00Z", "--note", "test"};
+  Proc held = run_cli(scratch_, prune);
+  EXPECT_EQ(held.code, 2) << show(held);
+  EXPECT_NE(held.err.find("legal hold"), std::string::npos) << show(held);
+  EXPECT_EQ(::access((dir + "/" + format::segment_file_name(0)).c_str(), F_OK), 0);
+
+  Proc off = run_cli(scratch_, {"hold", data_, "--stream", "syslog", "--signer", signer, "--off"});
+  ASSERT_EQ(off.code, 0) << show(off);
+  Proc inside = run_cli(scratch_, {"prune", data_, "--stream", "syslog", "--signer", signer, "--retention-min-days",
+                                   "1", "--before", "2200-01-01T00:00:00Z"});
+  EXPECT_EQ(inside.code, 0) << show(inside);
+  EXPECT_NE(inside.err.find("nothing to prune"), std::string::npos) << show(inside);
+  Proc nothing_says = run_cli(scratch_, {"prune", data_, "--stream", "syslog", "--signer", signer});
+  EXPECT_EQ(nothing_says.code, 2) << show(nothing_says);
+
+  Proc p = run_cli(scratch_, prune);
+  ASSERT_EQ(p.code, 0) << show(p);
+  EXPECT_NE(p.out.find("pruned segments 0.."), std::string::npos) << show(p);
+  EXPECT_NE(::access((dir + "/" + format::segment_file_name(0)).c_str(), F_OK), 0) << "segment 0 is still there";
+
+  Proc v = verify_cli();
+  EXPECT_EQ(v.code, 0) << show(v);
+  EXPECT_NE(v.out.find("pruned segments 0.."), std::string::npos) << show(v);
+  // Every step is in the appliance's audit stream, in order.
+  Proc audit = run_cli(scratch_, {"export", data_, "--stream", "_audit", "--format", "lines"});
+  ASSERT_EQ(audit.code, 0) << show(audit);
+  std::vector<std::string> actions = {"legal-hold-on", "retention-prune-refused", "legal-hold-off", "retention-run",
+                                      "retention-prune"};
+  size_t at = 0;
+  for (const auto& a : actions) {
+    size_t found = audit.out.find("\"action\":\"" + a + "\"", at);
+    ASSERT_NE(found, std::string::npos) << a << " missing (in order) in:\n" << audit.out;
+    at = found + 1;
+  }
+  Proc vj = verify_cli({"--json"});
+  EXPECT_EQ(vj.code, 0) << show(vj);
+  EXPECT_NE(vj.out.find("pruned segments 0.."), std::string::npos) << show(vj);
+
+  // More records, then a sealed segment removed by hand: missing-segment.
+  for (int i = 0; i < 2; ++i) {
+    Proc more = run_cli(scratch_, {"ingest", data_, "--stream", "syslog", "--signer", signer, "--format",
+                                   "syslog-octet", "--segment-bytes", "16384", input_});
+    ASSERT_EQ(more.code, 0) << show(more);
+  }
+  std::vector<std::string> segs = test::segment_paths(io::posix_env(), dir);
+  ASSERT_GE(segs.size(), 3u);
+  test::clear_immutable(segs[0]);
+  ASSERT_EQ(::unlink(segs[0].c_str()), 0);
+  Proc bad = verify_cli();
+  EXPECT_EQ(bad.code, 1) << show(bad);
+  EXPECT_NE(bad.out.find("missing-segment"), std::string::npos) << show(bad);
+}
+
+}  // namespace
+}  // namespace logseal

@@ -1125,3 +1125,67 @@ TEST_F(DaemonE2E, HealthzAnswersWhileAnotherHttpClientStalls) {
 
 }  // namespace
 }  // namespace logseal::e2e
+
+namespace logseal::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using Kind = ListenerConfig::Kind;
+
+// Disk-full policy "refuse" through the daemon (README "Retention and legal
+// hold"): a reserve larger than the disk refuses every new record, /metrics and
+// the log say so, and nothing on disk is harmed; with the reserve off the same
+// daemon takes records again and everything verifies. [streams.NAME] tables are
+// checked at start.
+TEST_F(DaemonE2E, DiskReserveRefusesRecordsAndStreamPoliciesAreChecked) {
+  std::string bad = tmp_->sub("bad.toml");
+  ASSERT_TRUE(write_file(bad, "data_dir = \"" + data_dir_ + "\"\nsigner = \"soft:" + key_.key_pem +
+                                  "\"\n[streams.full]\nretention_min_days = 30\nretention_max_days = 7\n"));
+  RunResult rb = run({logseald_path(), "--config", bad});
+  EXPECT_EQ(rb.exit_code, 2) << describe(rb);
+  EXPECT_NE(rb.err.find("retention_max_days (7) is below retention_min_days (30)"), std::string::npos) << describe(rb);
+
+  std::string conf = tmp_->sub("full.toml");
+  ASSERT_TRUE(write_file(conf, "data_dir = \"" + data_dir_ + "\"\nsigner = \"soft:" + key_.key_pem +
+                                   "\"\nhttp = \"127.0.0.1:0\"\ncheckpoint_ms = 200\n"
+                                   "disk_reserve_bytes = 1152921504606846976\n"  // 1 EiB: always full
+                                   "[streams.full]\nretention_min_days = 30\nretention_max_days = 400\n"
+                                   "disk_full = \"refuse\"\n"
+                                   "[[listener]]\nkind = \"syslog-tcp\"\naddress = \"127.0.0.1:0\"\nstream = \"full\"\n"));
+  {
+    DaemonConfig c;
+    c.config_file = conf;
+    c.listeners = {{Kind::kTcp, "full"}};
+    Daemon d(c, tmp_->sub("logseald-full.log"));
+    ASSERT_TRUE(d.start());
+    EXPECT_TRUE(wait_until([&] { return d.stream_metric("logseal_stream_disk_full", "full") == 1.0; }, 10s))
+        << d.metrics();
+    std::string frames;
+    for (int i = 0; i < 5; ++i) frames += octet_frame(msg5424("full", "refused " + std::to_string(i)));
+    ASSERT_TRUE(send_tcp(d.port("full"), frames));
+    EXPECT_TRUE(wait_until([&] { return d.drops("append_error", "full").value_or(0) == 5; }, 10s)) << d.metrics();
+    EXPECT_EQ(d.stream_metric("logseal_stream_disk_full_refused_total", "full"), std::optional<double>(5));
+    EXPECT_EQ(d.records("full"), 0u);
+    EXPECT_EQ(d.log_lines_with("disk full"), 1u) << d.log();
+    EXPECT_EQ(d.log_lines_with("retention_min_days=30 retention_max_days=400"), 1u) << d.log();
+    EXPECT_EQ(d.stop(), std::optional<int>(0)) << d.log();
+  }
+  {
+    DaemonConfig c;
+    c.config_file = conf;
+    c.extra_args = {"--disk-reserve-bytes", "0"};
+    c.listeners = {{Kind::kTcp, "full"}};
+    Daemon d(c, tmp_->sub("logseald-room.log"));
+    ASSERT_TRUE(d.start());
+    std::string frames;
+    for (int i = 0; i < 5; ++i) frames += octet_frame(msg5424("full", "accepted " + std::to_string(i)));
+    ASSERT_TRUE(send_tcp(d.port("full"), frames));
+    EXPECT_TRUE(d.wait_records("full", 5));
+    EXPECT_EQ(d.stream_metric("logseal_stream_disk_full", "full"), std::optional<double>(0));
+    EXPECT_EQ(d.stop(), std::optional<int>(0)) << d.log();
+  }
+  expect_verified();
+}
+
+}  // namespace
+}  // namespace logseal::e2e

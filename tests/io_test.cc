@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -442,9 +443,35 @@ TEST_F(PosixEnvTest, MakeImmutableAnswersWithoutError) {
   Status removed = env_.remove(path("sealed"));
   EXPECT_FALSE(removed.ok());
   EXPECT_NE(removed.message().find("immutable"), std::string::npos) << removed.message();
-  clear_immutable(path("sealed"));  // the io/ API has no way back, by design
+  clear_immutable(path("sealed"));  // remove() has no way back, by design
   EXPECT_TRUE(env_.remove(path("sealed")).ok());
   EXPECT_EQ(env_.make_immutable(path("missing")).status().code(), Code::kNotFound);
+}
+
+TEST_F(PosixEnvTest, RemoveSealedClearsTheImmutableFlag) {
+  // Retention's one way to delete a sealed segment (engine/retention.h).
+  ASSERT_TRUE(env_.write_file_atomic(path("sealed"), "data", 0644).ok());
+  ASSERT_TRUE(env_.make_read_only(path("sealed")).ok());
+  auto made = env_.make_immutable(path("sealed"));
+  ASSERT_TRUE(made.ok()) << made.status().to_string();
+  if (!*made) GTEST_SKIP() << "no CAP_LINUX_IMMUTABLE or no flag support here (answered false)";
+  ASSERT_FALSE(env_.remove(path("sealed")).ok());
+  Status removed = env_.remove_sealed(path("sealed"));
+  EXPECT_TRUE(removed.ok()) << removed.to_string();
+  EXPECT_FALSE(env_.exists(path("sealed")));
+  EXPECT_EQ(env_.remove_sealed(path("sealed")).code(), Code::kNotFound);
+}
+
+TEST_F(PosixEnvTest, FreeBytesIsWhatStatvfsSays) {
+  auto free = env_.free_bytes(path(""));
+  ASSERT_TRUE(free.ok()) << free.status().to_string();
+  struct statvfs st {};
+  ASSERT_EQ(::statvfs(path("").c_str(), &st), 0);
+  uint64_t want = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  // Other tests write meanwhile: within 64 MiB.
+  EXPECT_LT(free.value() > want ? free.value() - want : want - free.value(), 64ull << 20);
+  EXPECT_GT(free.value(), 0u);
+  EXPECT_FALSE(env_.free_bytes(path("no/such/dir")).ok());
 }
 
 // ---------------------------------------------------------------------------

@@ -366,5 +366,23 @@ TEST(Merkle, LargerTreeProofs) {
   }
 }
 
+// A pruned front (FORMAT.md 5.4): proofs from the prefix's frontier and the
+// remaining leaves equal the RFC 6962 reference over all leaves.
+TEST(Merkle, InclusionProofsAfterAPrunedPrefix) {
+  auto leaves = make_leaves(70);
+  for (uint64_t n = 1; n <= 70; ++n) {
+    for (uint64_t f = 0; f < n; ++f) {
+      MerkleFrontier prefix;
+      for (uint64_t i = 0; i < f; ++i) prefix.append(leaves[i]);
+      auto rest = std::span<const Hash32>(leaves).subspan(f, n - f);
+      for (uint64_t i = f; i < n; ++i) {
+        auto proof = inclusion_proof_after(prefix, rest, i);
+        ASSERT_EQ(proof, ref_path(leaves, i, 0, n)) << i << " in " << n << " after " << f;
+        ASSERT_TRUE(verify_inclusion(leaves[i], i, n, proof, ref_mth(leaves, 0, n)));
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace logseal::merkle

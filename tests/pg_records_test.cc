@@ -3,12 +3,15 @@
 // records, and export's --where filter (ingest/field_filter.h).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "engine/export.h"
 #include "engine/reader.h"
+#include "engine/retention.h"
 #include "engine/store.h"
 #include "ingest/field_filter.h"
 #include "ingest/pg_records.h"
@@ -142,6 +145,57 @@ TEST_F(PgRecords, AuditEntryBecomesOneRecordNamingItsFragments) {
   EXPECT_EQ(s.reassembled_records, 1u);
   EXPECT_EQ(s.fragments, 3u);
   EXPECT_EQ(s.unclaimed_audit_fragments, 0u);
+}
+
+TEST_F(PgRecords, FragmentsRemovedByAPruneAreNotAFinding) {
+  // The fragments of an entry end one segment, its record starts the next; a
+  // signed prune then removes the first segment (FORMAT.md 5.4).
+  {
+    auto store = engine::Store::open(io::posix_env(), data_, key_.signer(), test::small_options());
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto stream = (*store)->stream("pg");
+    ASSERT_TRUE(stream.ok());
+    PgListenerOptions opt;
+    opt.enabled = true;
+    opt.log_line_prefix = "%m [%p] %q%u@%d %a %h ";
+    auto pg = PgStreamIngest::create(**stream, opt);
+    ASSERT_TRUE(pg.ok()) << pg.status().to_string();
+    for (size_t i = 0; i < kMessages.size(); ++i) {
+      if (i == 3) {
+        // Roll after the three pieces of the AUDIT entry.
+        ASSERT_TRUE((*stream)->wait_durable(2, std::chrono::seconds(10)));
+        (*stream)->request_roll();
+        for (int k = 0; k < 1000 && (*stream)->stats().segment_seq == 0; ++k) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        ASSERT_EQ((*stream)->stats().segment_seq, 1u);
+      }
+      uint8_t view[format::kSyslogViewBytes];
+      auto idx = (*stream)->append(syslog_record(kMessages[i], view));
+      ASSERT_TRUE(idx.ok());
+      SyslogFields f = parse_syslog(kMessages[i]);
+      if ((*pg)->wants(f.app_name)) (*pg)->add(f, *idx, 1700000000000000000);
+    }
+    (*pg)->flush_all(1700000001000000000);
+    ASSERT_TRUE((*store)->close().ok());
+  }
+  {
+    auto store = engine::Store::open(io::posix_env(), data_, key_.signer(), test::small_options());
+    ASSERT_TRUE(store.ok());
+    engine::PruneRequest req;
+    req.trigger = engine::PruneTrigger::kDiskFull;
+    req.segments_max = 1;
+    auto r = engine::prune_stream(**store, "pg", req);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_TRUE(r->pruned) << r->why;
+    EXPECT_EQ(r->statement.tree_size, 3u);
+    ASSERT_TRUE((*store)->close().ok());
+    EXPECT_FALSE(io::posix_env().exists(r->paths.at(0)));
+  }
+  PgVerifyStats s;
+  auto findings = check(&s);
+  EXPECT_TRUE(findings.empty()) << findings.front().message;
+  EXPECT_EQ(s.fragments_pruned, 1u);
 }
 
 TEST_F(PgRecords, VerifierCountsAuditFragmentsWithoutTheirRecord) {

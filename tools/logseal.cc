@@ -31,6 +31,7 @@
 #include "ingest/pg_report.h"
 #include "ingest/pg_verify.h"
 #include "io/env.h"
+#include "tools/retention_cmds.h"
 
 using namespace logseal;
 
@@ -281,6 +282,10 @@ int cmd_verify(const std::string& data_dir, const std::vector<std::string>& pubk
       s.notes.push_back(std::to_string(pg.unclaimed_audit_fragments) +
                         " syslog records start an AUDIT entry that no reassembled record names (a daemon stopped "
                         "before the entry completed?); export --where syslog.msg~=AUDIT shows them");
+    }
+    if (pg.fragments_pruned > 0) {
+      s.notes.push_back(std::to_string(pg.fragments_pruned) +
+                        " reassembled PostgreSQL records name fragments removed by a prune: not rebuilt");
     }
   }
   const engine::VerifyReport& r = report.value();
@@ -565,6 +570,10 @@ int main(int argc, char** argv) {
   cpt->add_option("DATA_DIR", k_dir)->required();
   cpt->add_option("--stream", k_stream)->required();
 
+  tools::RetentionArgs prune_args, hold_args;
+  auto* prune = tools::add_prune_command(app, prune_args);
+  auto* hold = tools::add_hold_command(app, hold_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -581,5 +590,7 @@ int main(int argc, char** argv) {
   if (*chk) return cmd_check_proof(c_path, c_keys);
   if (*rpg) return cmd_report_pg_roles(r_dir, r_stream, r_policy, r_since, r_until, r_json);
   if (*cpt) return cmd_checkpoint(k_dir, k_stream);
+  if (*prune) return tools::run_prune(prune_args);
+  if (*hold) return tools::run_hold(hold_args);
   return kExitUsage;
 }

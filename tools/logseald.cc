@@ -23,9 +23,12 @@
 #include <sstream>
 #include <string>
 #include <toml++/toml.h>
+
+#include <optional>
 #include <type_traits>
 #include <vector>
 
+#include "engine/retention.h"
 #include "engine/store.h"
 #include "engine/verify.h"
 #include "hsm/signer.h"
@@ -41,6 +44,10 @@ using namespace logseal;
 
 namespace {
 
+// Free space kept by default (disk_reserve_bytes): new records are refused
+// below it (disk_full = "refuse"), so a write never meets a full disk.
+constexpr uint64_t kDiskReserveBytesDefault = 64ull << 20;
+
 struct Config {
   ingest::TlsServerConfig tls;
   std::vector<std::pair<ingest::ListenerSpec::Kind, std::string>> tls_listeners;  // kind, "ADDR[,stream=]"
@@ -55,6 +62,11 @@ struct Config {
   // JSON events over HTTP(S): (https, "ADDR[,stream=NAME][,k8s-stream=NAME]").
   std::vector<std::pair<bool, std::string>> http_events;
   ingest::HttpServerOptions http_events_opt;
+  // [streams.NAME] retention policies and the retention timer (README
+  // "Retention and legal hold").
+  engine::RetentionSchedule retention;
+
+  Config() { store.stream.disk_reserve_bytes = kDiskReserveBytesDefault; }
 };
 
 void log_line(const std::string& s) {
@@ -159,6 +171,53 @@ Status load_toml(const std::string& path, Config& c) {
   if (auto v = t["http_connections_max"].value<int64_t>()) c.http_events_opt.connections_max = static_cast<unsigned>(*v);
   if (auto v = t["http_requests_in_flight_max"].value<int64_t>()) {
     c.http_events_opt.requests_in_flight_max = static_cast<unsigned>(*v);
+  }
+  if (auto v = t["disk_reserve_bytes"].value<int64_t>()) {
+    if (*v < 0) return invalid_argument("config " + path + ": disk_reserve_bytes must be >= 0");
+    c.store.stream.disk_reserve_bytes = static_cast<uint64_t>(*v);
+  }
+  if (auto v = t["retention_interval_s"].value<int64_t>()) {
+    if (*v <= 0) return invalid_argument("config " + path + ": retention_interval_s must be > 0");
+    c.retention.interval = std::chrono::seconds(*v);
+  }
+  if (auto* st = t["streams"].as_table()) {
+    for (auto& [key, node] : *st) {
+      std::string name(key.str());
+      auto* pt = node.as_table();
+      if (pt == nullptr || !format::valid_stream_name(name)) {
+        return invalid_argument("config " + path + ": [streams." + name + "] must be a table named after a valid stream");
+      }
+      engine::RetentionPolicy p;
+      for (auto& [k, v] : *pt) {
+        std::string field(k.str());
+        auto days = [&](uint32_t& out) -> Status {
+          auto n = v.value<int64_t>();
+          if (!n || *n < 0 || *n > 1000000) {
+            return invalid_argument("config " + path + ": streams." + name + "." + field + " must be days, 0..1000000");
+          }
+          out = static_cast<uint32_t>(*n);
+          return ok_status();
+        };
+        if (field == "retention_min_days") {
+          LS_RETURN_IF_ERROR(days(p.min_days));
+        } else if (field == "retention_max_days") {
+          LS_RETURN_IF_ERROR(days(p.max_days));
+        } else if (field == "legal_hold") {
+          auto b = v.value<bool>();
+          if (!b) return invalid_argument("config " + path + ": streams." + name + ".legal_hold must be true or false");
+          p.legal_hold = *b;
+        } else if (field == "disk_full") {
+          auto d = engine::parse_disk_full_policy(v.value_or(std::string()));
+          if (!d.ok()) return d.status().with_context("config " + path + ": streams." + name);
+          p.disk_full = d.value();
+        } else {
+          return invalid_argument("config " + path + ": streams." + name + "." + field +
+                                  " is not known (retention_min_days, retention_max_days, legal_hold, disk_full)");
+        }
+      }
+      LS_RETURN_IF_ERROR(engine::check_policy(p).with_context("config " + path + ": streams." + name));
+      c.retention.policies[name] = p;
+    }
   }
   if (auto* tt = t["tls"].as_table()) {
     c.tls.cert_file = (*tt)["cert"].value_or(std::string());
@@ -314,6 +373,10 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
          [](auto& s) { return s.checkpoints; });
   metric("logseal_stream_queue_bytes", "gauge", "Bytes queued, not yet written.", [](auto& s) { return s.queue_bytes; });
   metric("logseal_stream_segment", "gauge", "Sequence number of the open segment.", [](auto& s) { return s.segment_seq; });
+  metric("logseal_stream_disk_full", "gauge", "1 while new records are refused because the disk is full.",
+         [](auto& s) { return s.disk_full ? 1 : 0; });
+  metric("logseal_stream_disk_full_refused_total", "counter", "Records refused because the disk was full.",
+         [](auto& s) { return s.disk_full_refused; });
   metric("logseal_signer_last_sign_ms", "gauge", "Duration of the last checkpoint signature.",
          [](auto& s) { return s.last_sign_ms; });
   metric("logseal_signer_failures_total", "counter", "Failed signing attempts.", [](auto& s) { return s.sign_failures; });
@@ -417,6 +480,9 @@ int main(int argc, char** argv) {
   app.add_option("--segment-bytes", segment_bytes, "roll a segment at this size (default 64 MiB)");
   app.add_option("--segment-age-s", segment_age_s, "roll a segment at this age (default never)");
   app.add_option("--checkpoint-ms", checkpoint_ms, "sign a checkpoint this often (default 1000)");
+  std::optional<uint64_t> disk_reserve_bytes;
+  app.add_option("--disk-reserve-bytes", disk_reserve_bytes,
+                 "refuse new records while fewer bytes are free (default 64 MiB; 0: off)");
   std::string pg_prefix;
   std::vector<std::string> pg_app_names;
   app.add_option("--pg-log-line-prefix", pg_prefix,
@@ -451,6 +517,7 @@ int main(int argc, char** argv) {
     cfg.store = file_cfg.store;
     cfg.http_events = file_cfg.http_events;
     cfg.http_events_opt = file_cfg.http_events_opt;
+    cfg.retention = file_cfg.retention;
   }
   for (auto& h : http_ev) cfg.http_events.emplace_back(false, h);
   for (auto& h : https_ev) cfg.http_events.emplace_back(true, h);
@@ -515,6 +582,7 @@ int main(int argc, char** argv) {
   if (segment_bytes) cfg.store.stream.segment_bytes = segment_bytes;
   if (segment_age_s) cfg.store.stream.segment_age_s = segment_age_s;
   if (checkpoint_ms) cfg.store.stream.checkpoint_ms = checkpoint_ms;
+  if (disk_reserve_bytes) cfg.store.stream.disk_reserve_bytes = *disk_reserve_bytes;
   // Socket activation: the sockets systemd passed go to the configured listeners
   // of the same kind and port (which then bind nothing) or become listeners of
   // their own; the other configured listeners bind their addresses as usual.
@@ -598,6 +666,18 @@ int main(int argc, char** argv) {
     http_events = std::move(h).value();
   }
   engine::Store* st = store.value().get();
+  // Retention: streams with a [streams.NAME] policy are pruned past their
+  // maximum every retention_interval_s, and on a full disk when disk_full =
+  // "prune". Stopped before the store closes.
+  std::unique_ptr<engine::RetentionRunner> retention;
+  if (!cfg.retention.policies.empty()) {
+    for (auto& [name, p] : cfg.retention.policies) {
+      log_line("<6>logseald: stream " + name + ": retention_min_days=" + std::to_string(p.min_days) +
+               " retention_max_days=" + std::to_string(p.max_days) + (p.legal_hold ? " legal_hold" : "") +
+               " disk_full=" + engine::disk_full_policy_name(p.disk_full));
+    }
+    retention = std::make_unique<engine::RetentionRunner>(*st, cfg.retention);
+  }
   std::unique_ptr<ingest::AdminHttp> admin;
   if (!cfg.http.empty()) {
     ingest::AdminHandlers h;
@@ -773,6 +853,7 @@ int main(int argc, char** argv) {
   if (server) server->stop();
   if (http_events) http_events->stop();
   if (admin) admin->stop();
+  if (retention) retention->stop();
   Status closed = st->close();
   if (!closed.ok()) {
     log_line("<3>logseald: close: " + closed.to_string());
