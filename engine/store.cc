@@ -202,7 +202,12 @@ struct Stream::Impl {
     bool full = free.value() < disk_reserve_effective;
     if (full == disk_full.load(std::memory_order_relaxed)) return;
     disk_full.store(full, std::memory_order_release);
-    if (full) {
+    if (full && name == kAuditStream) {
+      // `_audit` records pass a full disk (append()): nothing is refused here.
+      log("<4>stream " + name + ": " + std::to_string(free.value()) + " bytes free under " + dir +
+          ", below the reserve of " + std::to_string(disk_reserve_effective) +
+          " bytes; its governance records are still written");
+    } else if (full) {
       log("<3>stream " + name + ": disk full: " + std::to_string(free.value()) + " bytes free under " + dir +
           ", below the reserve of " + std::to_string(disk_reserve_effective) +
           " bytes; new records are refused (disk_full=refuse), sealed segments are untouched");
