@@ -21,11 +21,12 @@ namespace {
 using namespace std::chrono_literals;
 using Kind = ListenerConfig::Kind;
 
-std::string config(const std::string& data_dir, const std::string& prod_key, const std::string& staging_key) {
+// staging_signer: a full SIGNER (soft:KEY or tpm:KEY).
+std::string config(const std::string& data_dir, const std::string& prod_key, const std::string& staging_signer) {
   return "data_dir = \"" + data_dir + "\"\nsigner = \"soft:" + prod_key +
          "\"\nhttp = \"127.0.0.1:0\"\ncheckpoint_ms = 100\n"
-         "[streams.staging]\nsigner = \"soft:" +
-         staging_key +
+         "[streams.staging]\nsigner = \"" +
+         staging_signer +
          "\"\n"
          "[[listener]]\nkind = \"syslog-tcp\"\naddress = \"127.0.0.1:0\"\nstream = \"prod\"\n"
          "[[listener]]\nkind = \"syslog-tcp\"\naddress = \"127.0.0.1:0\"\nstream = \"staging\"\n";
@@ -58,7 +59,7 @@ class KeysE2E : public ::testing::Test {
   }
   Daemon daemon(const std::string& staging_key, const std::string& name) {
     std::string conf = tmp_.sub(name + ".toml");
-    EXPECT_TRUE(write_file(conf, config(data_, prod_.key_pem, staging_key)));
+    EXPECT_TRUE(write_file(conf, config(data_, prod_.key_pem, "soft:" + staging_key)));
     DaemonConfig c;
     c.config_file = conf;
     c.listeners = {{Kind::kTcp, "prod"}, {Kind::kTcp, "staging"}};
@@ -136,10 +137,27 @@ TEST_F(KeysE2E, TwoStreamsTwoKeysVerifyAndNoStreamSwitchesKeySilently) {
   for (const auto& a : audit) refused += a.get_string("action") == "api-refused" ? 1 : 0;
   EXPECT_EQ(refused, 3);
 
+  // Offline commands keep each stream's key: `logseal ingest` with the wrong key
+  // is refused, and `logseal hold` on staging needs the key of `_audit` too.
+  RunResult wrong = run({logseal_path(), "ingest", data_, "--stream", "staging", "--signer", "soft:" + prod_.key_pem,
+                         "--format", "lines"},
+                        Millis(30000), "x\n");
+  EXPECT_EQ(wrong.exit_code, 2) << describe(wrong);
+  EXPECT_NE(wrong.err.find("logseal key rotate"), std::string::npos) << describe(wrong);
+  RunResult hold_no = run({logseal_path(), "hold", data_, "--stream", "staging", "--signer", "soft:" + staging_.key_pem,
+                           "--on", "--note", "case 9"});
+  EXPECT_EQ(hold_no.exit_code, 2) << describe(hold_no);
+  EXPECT_NE(hold_no.err.find("--audit-signer"), std::string::npos) << describe(hold_no);
+  RunResult hold = run({logseal_path(), "hold", data_, "--stream", "staging", "--signer", "soft:" + staging_.key_pem,
+                        "--on", "--note", "case 9", "--audit-signer", "soft:" + prod_.key_pem});
+  EXPECT_EQ(hold.exit_code, 0) << describe(hold);
+  RunResult held = run({logseal_path(), "verify", data_, "--pubkey", prod_.pub_pem, "--pubkey", staging_.pub_pem});
+  EXPECT_EQ(held.exit_code, 0) << describe(held);
+
   // Staging configured with another key: refused, pointing to key rotate.
   {
     std::string conf = tmp_.sub("switched.toml");
-    ASSERT_TRUE(write_file(conf, config(data_, prod_.key_pem, third_.key_pem)));
+    ASSERT_TRUE(write_file(conf, config(data_, prod_.key_pem, "soft:" + third_.key_pem)));
     RunResult r = run({logseald_path(), "--config", conf}, Millis(20000));
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_NE(r.err.find("stream staging is signed by key " + staging_id), std::string::npos) << describe(r);
@@ -186,6 +204,52 @@ TEST_F(KeysE2E, TwoStreamsTwoKeysVerifyAndNoStreamSwitchesKeySilently) {
   }
   EXPECT_TRUE(rotated);
   EXPECT_EQ(in_use, 1);
+}
+
+// One stream on a TPM key (swtpm), the others on the daemon's soft key: every
+// seal of staging says tpm, the rest soft; both keys verify the directory, and
+// /metrics has one signer line per key.
+TEST_F(KeysE2E, OneStreamOnATpmKey) {
+  if (!Swtpm::available()) GTEST_SKIP() << "swtpm or tpm2-tools not installed (scripts/install-deps installs them)";
+  Swtpm tpm(tmp_.sub("swtpm"));
+  ASSERT_TRUE(tpm.start());
+  std::string key = tmp_.sub("tpm-key");
+  RunResult kg = run({logseal_path(), "keygen", "--signer", "tpm", "--tcti", tpm.tcti(), "--out", key});
+  ASSERT_EQ(kg.exit_code, 0) << describe(kg);
+  std::string tpm_id = kg.out.substr(0, 64);
+  std::string conf = tmp_.sub("tpm.toml");
+  ASSERT_TRUE(write_file(
+      conf, "tcti = \"" + tpm.tcti() + "\"\n" + config(data_, prod_.key_pem, "tpm:" + key + "/signing-key.pem")));
+  {
+    DaemonConfig c;
+    c.config_file = conf;
+    c.listeners = {{Kind::kTcp, "prod"}, {Kind::kTcp, "staging"}};
+    Daemon d(c, tmp_.sub("tpm.log"));
+    ASSERT_TRUE(d.start());
+    ASSERT_TRUE(send_lines(d.port("prod"), "prod", 20));
+    ASSERT_TRUE(send_lines(d.port("staging"), "staging", 20));
+    ASSERT_TRUE(d.wait_records("staging", 20));
+    std::string m = d.metrics();
+    EXPECT_EQ(metric(m, "logseal_signer_up", {"kind=\"tpm\"", "streams=\"staging\"", "key_id=\"" + tpm_id + "\""}),
+              std::optional<double>(1))
+        << m;
+    EXPECT_EQ(metric(m, "logseal_signer_up", {"kind=\"soft\"", "streams=\"*\""}), std::optional<double>(1)) << m;
+    EXPECT_EQ(d.stop(), std::optional<int>(0)) << d.log();
+  }
+  RunResult v = run(
+      {logseal_path(), "verify", data_, "--pubkey", prod_.pub_pem, "--pubkey", key + "/signing-key.pub.pem", "--json"});
+  EXPECT_EQ(v.exit_code, 0) << describe(v);
+  RunResult cp = run({logseal_path(), "checkpoint", data_, "--stream", "staging"});
+  EXPECT_NE(cp.out.find(tpm_id), std::string::npos) << cp.out;
+  EXPECT_NE(cp.out.find("tpm"), std::string::npos) << cp.out;
+  bool tpm_in_use = false;
+  for (const auto& a : audit_of(data_)) {
+    if (a.get_string("action") == "key-in-use" && a.get_string("key_id") == tpm_id) {
+      tpm_in_use = true;
+      EXPECT_EQ(a.get_string("signer"), "tpm");
+    }
+  }
+  EXPECT_TRUE(tpm_in_use);
 }
 
 }  // namespace

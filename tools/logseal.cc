@@ -130,6 +130,9 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
   if (!flags.tcti.empty()) setenv("LOGSEAL_TCTI", flags.tcti.c_str(), 1);
   auto signer = hsm::open_signer(signer_spec);
   if (!signer.ok()) return fail(signer.status());
+  // A stream never changes key except through `logseal key rotate`.
+  Status key = engine::check_stream_key(io::posix_env(), data_dir, stream_name, signer.value()->key_id());
+  if (!key.ok()) return fail(key);
   engine::StoreOptions opt;
   opt.stream.segment_bytes = flags.segment_bytes;
   opt.stream.segment_age_s = flags.segment_age_s;
