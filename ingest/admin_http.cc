@@ -421,6 +421,11 @@ void AdminHttp::route(int fd, Request& req) {
     } else {
       respond(fd, 200, "text/plain", text.value());
     }
+  } else if ((path == "/v1/streams" || path == "/v1/records" || path == "/v1/proof" || path == "/v1/hold" ||
+              path == "/v1/roll") &&
+             (!handlers_.stream_names || !handlers_.stream_json || !handlers_.records || !handlers_.proof ||
+              !handlers_.hold || !handlers_.roll)) {
+    respond_text(fd, 404, "the read API is not served here");
   } else if (path == "/v1/streams") {
     if (method_is("GET")) serve_streams(fd, req);
   } else if (path == "/v1/records") {
