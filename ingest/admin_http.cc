@@ -474,6 +474,13 @@ void AdminHttp::serve_streams(int fd, Request& req) {
     allowed(fd, req, "", ApiAction::kRead, &d);
     return;
   }
+  // Who is asking does not depend on the stream: an unknown or missing
+  // credential is a 401 even where there is no stream to list.
+  ApiDecision who = handlers_.authorize(req.caller, "", ApiAction::kRead);
+  if (who.status == 401) {
+    refuse(fd, req, "", who);
+    return;
+  }
   auto names = handlers_.stream_names();
   if (!names.ok()) {
     respond_status(fd, names.status());
