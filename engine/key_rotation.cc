@@ -1,9 +1,11 @@
 #include "engine/key_rotation.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/assert.h"
-
+#include "engine/reader.h"
+#include "engine/segment_reader.h"
 #include "hsm/sha256.h"
 
 namespace logseal::engine {
@@ -66,6 +68,45 @@ Result<KeyRotation> decode_key_rotation(std::span<const uint8_t> raw) {
 std::string key_rotation_fields_json(const KeyRotation& k) {
   return std::string("{\"key_rotation\":{\"old_key_id\":\"") + to_hex(k.old_key_id) + "\",\"new_key_id\":\"" +
          to_hex(sha256(k.new_key_der)) + "\",\"new_signer\":\"" + hsm::signer_kind_name(k.new_kind) + "\"}}";
+}
+
+Status check_stream_key(io::Env& env, const std::string& data_dir, const std::string& stream, const Hash32& key_id) {
+  const std::string dir = data_dir + "/" + stream;
+  if (!env.is_dir(dir)) return ok_status();
+  auto latest = latest_checkpoint(env, data_dir, stream);
+  if (!latest.ok()) return latest.status().code() == Code::kNotFound ? ok_status() : latest.status();
+  const Hash32 signed_by = latest->decoded.key_id;
+  if (signed_by == key_id) return ok_status();
+  // A hand-over is sealed before the old key's last checkpoint (key rotate
+  // closes the store with the old key), so it lies in that checkpoint's segment
+  // or a later one.
+  LS_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(dir));
+  std::vector<uint64_t> seqs;
+  for (const auto& n : names) {
+    if (auto seq = format::parse_segment_file_name(n); seq && *seq >= latest->decoded.segment_seq) seqs.push_back(*seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  bool handed_over = false;
+  for (uint64_t seq : seqs) {
+    LS_ASSIGN_OR_RETURN(std::vector<uint8_t> file, env.read_file(dir + "/" + format::segment_file_name(seq)));
+    walk_frames(file, [&](const FrameView& f) {
+      if (f.header.type != format::FrameType::kBatch) return true;
+      (void)for_each_record(f.body, f.header.record_count, [&](std::span<const uint8_t> rec) -> Status {
+        auto v = format::decode_record(rec);
+        if (!v.ok() || v->kind != format::RecordKind::kKeyRotation) return ok_status();
+        auto k = decode_key_rotation(
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v->raw.data()), v->raw.size()));
+        if (k.ok() && k->old_key_id == signed_by) handed_over = sha256(k->new_key_der) == key_id;
+        return ok_status();
+      });
+      return true;
+    });
+  }
+  if (handed_over) return ok_status();
+  return failed_precondition("stream " + stream + " is signed by key " + to_hex(signed_by) +
+                             ", not by the configured key " + to_hex(key_id) +
+                             "; a stream changes key only through `logseal key rotate` (run it with the old key, "
+                             "then start with the new one)");
 }
 
 }  // namespace logseal::engine

@@ -11,6 +11,7 @@
 #include "base/bytes.h"
 #include "base/status.h"
 #include "hsm/signer.h"
+#include "io/env.h"
 
 namespace logseal::engine {
 
@@ -34,5 +35,13 @@ std::vector<uint8_t> encode_key_rotation(const KeyRotation& k);
 Result<KeyRotation> decode_key_rotation(std::span<const uint8_t> raw);
 // The record's fields: {"key_rotation":{"old_key_id":..,"new_key_id":..,"new_signer":..}}.
 std::string key_rotation_fields_json(const KeyRotation& k);
+
+// Start-up guard against a silent change of key: the key about to sign `stream`
+// must be the key of its latest signed checkpoint, or the new key of a rotation
+// statement that key signed (`logseal key rotate`), found in the segments from
+// the latest checkpoint's on. FailedPrecondition otherwise, naming both keys and
+// `logseal key rotate`. OK for a stream that does not exist or has no signed
+// checkpoint yet. Reads only; safe on a live directory.
+Status check_stream_key(io::Env& env, const std::string& data_dir, const std::string& stream, const Hash32& key_id);
 
 }  // namespace logseal::engine

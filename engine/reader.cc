@@ -66,6 +66,8 @@ Status for_each_record(io::Env& env, const std::string& data_dir, const std::str
     WalkResult walk = walk_frames(file, [&](const FrameView& f) {
       if (f.header.type != FrameType::kBatch) return true;
       inner = engine::for_each_record(f.body, f.header.record_count, [&](std::span<const uint8_t> rec) {
+        // fn said stop: the rest of this batch is walked (to its end) but not handed out.
+        if (stop) return ok_status();
         LS_ASSIGN_OR_RETURN(RecordView v, decode_record(rec));
         StoredRecord r;
         r.index = index++;

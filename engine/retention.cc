@@ -393,7 +393,7 @@ Result<PruneResult> prune_stream_inner(Store& store, const std::string& stream_n
   // verify, or tampering would be laundered by deleting its evidence.
   std::vector<hsm::PublicKey> own;
   if (req.keys == nullptr || req.keys->empty()) {
-    LS_ASSIGN_OR_RETURN(hsm::PublicKey k, hsm::PublicKey::from_der(store.signer().public_key_der()));
+    LS_ASSIGN_OR_RETURN(hsm::PublicKey k, hsm::PublicKey::from_der(store.signer_for(stream_name).public_key_der()));
     own.push_back(std::move(k));
   }
   VerifyOptions vo;

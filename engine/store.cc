@@ -56,6 +56,20 @@ struct Store::SignJob {
   bool abandon_on_stop = true;
 };
 
+// A signer and the thread that signs with it: jobs of the streams it serves, in
+// order. Guarded by mu (queue, stop, status).
+struct Store::SignerWorker {
+  std::shared_ptr<hsm::Signer> signer;
+  bool store_default = false;
+  std::vector<std::string> streams;  // set_stream_signer() names, under Store::signers_mu_
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::unique_ptr<SignJob>> queue;
+  bool stop = false;
+  Status status;
+  std::thread thread;
+};
+
 // ---------------------------------------------------------------------------
 // Stream internals
 // ---------------------------------------------------------------------------
@@ -188,7 +202,12 @@ struct Stream::Impl {
     bool full = free.value() < disk_reserve_effective;
     if (full == disk_full.load(std::memory_order_relaxed)) return;
     disk_full.store(full, std::memory_order_release);
-    if (full) {
+    if (full && name == kAuditStream) {
+      // `_audit` records pass a full disk (append()): nothing is refused here.
+      log("<4>stream " + name + ": " + std::to_string(free.value()) + " bytes free under " + dir +
+          ", below the reserve of " + std::to_string(disk_reserve_effective) +
+          " bytes; its governance records are still written");
+    } else if (full) {
       log("<3>stream " + name + ": disk full: " + std::to_string(free.value()) + " bytes free under " + dir +
           ", below the reserve of " + std::to_string(disk_reserve_effective) +
           " bytes; new records are refused (disk_full=refuse), sealed segments are untouched");
@@ -325,14 +344,14 @@ struct Stream::Impl {
     LS_RETURN_IF_ERROR(wait_all());
     Segment* old = current.get();
     old->rolled = true;
-    old->seal = Snapshot{CheckpointKind::kSeal, old->seq, old->first_index, frontier.size(), frontier.root(),
-                         old->chain, old->offset};
+    old->seal = Snapshot{CheckpointKind::kSeal, old->seq,   old->first_index, frontier.size(),
+                         frontier.root(),       old->chain, old->offset};
     Hash32 prev_chain = old->chain;
     uint64_t seq = old->seq + 1;
     sealing.push_back(std::move(current));
     queue_seal(sealing.back().get());
-    log("<6>stream " + name + " rolled segment " + std::to_string(old->seq) + " at " +
-        std::to_string(old->offset) + " bytes");
+    log("<6>stream " + name + " rolled segment " + std::to_string(old->seq) + " at " + std::to_string(old->offset) +
+        " bytes");
     return create_segment(seq, prev_chain);
   }
 
@@ -365,8 +384,8 @@ struct Stream::Impl {
     checkpoint_outstanding = true;
     durable_uncovered = false;
     next_checkpoint = Clock::now() + std::chrono::milliseconds(opt.checkpoint_ms);
-    enqueue(Snapshot{CheckpointKind::kCheckpoint, current->seq, current->first_index, durable.tree_size,
-                     durable.root, durable.chain, durable.offset});
+    enqueue(Snapshot{CheckpointKind::kCheckpoint, current->seq, current->first_index, durable.tree_size, durable.root,
+                     durable.chain, durable.offset});
   }
 
   Segment* find_segment(uint64_t seq) {
@@ -549,9 +568,8 @@ void Stream::Impl::writer_loop() {
     std::unique_lock<std::mutex> lk(mu);
     if (!failed.ok()) break;
     auto now = Clock::now();
-    bool due = staging_records > 0 &&
-               (staging_used >= opt.batch_bytes || closing || roll_requested ||
-                now - staging_first >= std::chrono::microseconds(opt.batch_delay_us));
+    bool due = staging_records > 0 && (staging_used >= opt.batch_bytes || closing || roll_requested ||
+                                       now - staging_first >= std::chrono::microseconds(opt.batch_delay_us));
     if (due && batches_in_flight < opt.writes_in_flight_max && !free_buffers.empty()) {
       BatchBuf* b = staging;
       size_t used = staging_used;
@@ -620,14 +638,16 @@ void Stream::Impl::writer_loop() {
       timeout_us = std::min<int64_t>(
           timeout_us, std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(left).count()));
     }
-    if (timeout_us > 0 && signed_ready.empty() && !(staging_records > 0 && (staging_used >= opt.batch_bytes || closing))) {
+    if (timeout_us > 0 && signed_ready.empty() &&
+        !(staging_records > 0 && (staging_used >= opt.batch_bytes || closing))) {
       writer_cv.wait_for(lk, std::chrono::microseconds(timeout_us));
     }
   }
   if (gave_up) {
     uint64_t unsigned_records = durable.tree_size - self->signed_size();
     log("<3>stream " + name + ": the signer did not answer within the close timeout; " +
-        std::to_string(unsigned_records) + " records are not yet covered by a signature (they are signed at the next start)");
+        std::to_string(unsigned_records) +
+        " records are not yet covered by a signature (they are signed at the next start)");
     std::lock_guard<std::mutex> lk(mu);
     if (failed.ok()) failed = unavailable("signer did not cover the last records before close");
   }
@@ -646,7 +666,6 @@ void Stream::Impl::writer_loop() {
   }
   durable_cv.notify_all();
 }
-
 
 // ---------------------------------------------------------------------------
 // Opening a stream: set-up and recovery
@@ -828,8 +847,10 @@ Status Stream::Impl::recover() {
     }
     // The seal covers the segment up to the roll point, so it links to the
     // next header exactly as a seal written by roll() does.
-    Snapshot snap{CheckpointKind::kSeal, k, prev.header.first_index, prev.frontier.size(),
-                  prev.frontier.root(), roll_point->chain, roll_point->offset};
+    Snapshot snap{CheckpointKind::kSeal,   k,
+                  prev.header.first_index, prev.frontier.size(),
+                  prev.frontier.root(),    roll_point->chain,
+                  roll_point->offset};
     LS_ASSIGN_OR_RETURN(SignedBody sb, sign_now(snap, &hs));
     Segment ps;
     ps.seq = k;
@@ -891,7 +912,8 @@ Status Stream::Impl::recover() {
 
 Result<Stream*> Store::stream(const std::string& name) {
   if (!valid_stream_name(name)) {
-    return invalid_argument("stream name '" + name + "' is not valid (1-63 of A-Z a-z 0-9 _ - ., not starting with . or -)");
+    return invalid_argument("stream name '" + name +
+                            "' is not valid (1-63 of A-Z a-z 0-9 _ - ., not starting with . or -)");
   }
   std::lock_guard<std::mutex> lk(mu_);
   if (closed_) return failed_precondition("store is closed");
@@ -1016,6 +1038,7 @@ StreamStats Stream::stats() const {
   {
     std::lock_guard<std::mutex> lk(s.mu);
     st.records = s.records_appended;
+    st.next_index = s.next_index;
     st.queue_bytes = s.staging_used - kFrameHeaderBytes;
   }
   st.durable_records = durable_size();
@@ -1044,23 +1067,99 @@ Stream::SignedCopy Stream::latest_signed() const {
 // ---------------------------------------------------------------------------
 
 Store::Store(io::Env& env, std::string data_dir, std::shared_ptr<hsm::Signer> signer, StoreOptions options)
-    : env_(env), data_dir_(std::move(data_dir)), signer_(std::move(signer)), options_(std::move(options)) {}
+    : env_(env), data_dir_(std::move(data_dir)), options_(std::move(options)) {
+  auto w = std::make_unique<SignerWorker>();
+  w->signer = std::move(signer);
+  w->store_default = true;
+  signers_.push_back(std::move(w));
+}
 
 Result<std::unique_ptr<Store>> Store::open(io::Env& env, const std::string& data_dir,
                                            std::shared_ptr<hsm::Signer> signer, StoreOptions options) {
   LS_ASSERT(signer != nullptr);
   if (options.stream.batch_bytes < kBlockBytes || options.stream.writes_in_flight_max == 0 ||
       options.stream.segment_bytes < 2 * kBlockBytes || options.stream.checkpoint_ms == 0) {
-    return invalid_argument("store options out of range (batch_bytes >= 4096, segment_bytes >= 8192, checkpoint_ms >= 1)");
+    return invalid_argument(
+        "store options out of range (batch_bytes >= 4096, segment_bytes >= 8192, checkpoint_ms >= 1)");
   }
   LS_RETURN_IF_ERROR(env.make_dirs(data_dir).with_context("data directory " + data_dir));
   LS_RETURN_IF_ERROR(env.probe_direct(data_dir));
   std::unique_ptr<Store> store(new Store(env, data_dir, std::move(signer), std::move(options)));
-  store->signer_thread_ = std::thread([s = store.get()] { s->signer_loop(); });
+  store->start_worker(*store->signers_.front());
   return store;
 }
 
 Store::~Store() { (void)close(); }
+
+void Store::start_worker(SignerWorker& w) {
+  w.thread = std::thread([this, &w] { signer_loop(w); });
+}
+
+Status Store::set_stream_signer(const std::string& name, std::shared_ptr<hsm::Signer> signer) {
+  LS_ASSERT(signer != nullptr);
+  if (!valid_stream_name(name)) return invalid_argument("stream name '" + name + "' is not valid");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_) return failed_precondition("store is closed");
+    if (streams_.count(name) != 0) {
+      return failed_precondition("stream " + name + " is open already; its signer is set before it opens");
+    }
+  }
+  std::lock_guard<std::mutex> lk(signers_mu_);
+  if (stream_signers_.count(name) != 0) return failed_precondition("stream " + name + " has a signer already");
+  SignerWorker* w = nullptr;
+  for (auto& x : signers_) {
+    if (x->signer == signer) w = x.get();
+  }
+  if (w == nullptr) {
+    auto nw = std::make_unique<SignerWorker>();
+    nw->signer = std::move(signer);
+    w = nw.get();
+    signers_.push_back(std::move(nw));
+    start_worker(*w);
+  }
+  w->streams.push_back(name);
+  stream_signers_[name] = w;
+  return ok_status();
+}
+
+Store::SignerWorker& Store::worker_for(const std::string& stream) const {
+  std::lock_guard<std::mutex> lk(signers_mu_);
+  auto it = stream_signers_.find(stream);
+  return it != stream_signers_.end() ? *it->second : *signers_.front();
+}
+
+hsm::Signer& Store::signer() { return *signers_.front()->signer; }
+
+hsm::Signer& Store::signer_for(const std::string& stream) { return *worker_for(stream).signer; }
+
+std::string Store::SignerState::describe() const {
+  std::string s = std::string(store_default ? "store signer " : "signer ") + hsm::signer_kind_name(kind) + " key " +
+                  to_hex(key_id).substr(0, 16);
+  if (!streams.empty()) {
+    s += streams.size() == 1 ? " of stream " : " of streams ";
+    for (size_t i = 0; i < streams.size(); ++i) s += (i ? "," : "") + streams[i];
+  }
+  return s;
+}
+
+std::vector<Store::SignerState> Store::signers() const {
+  std::vector<SignerState> out;
+  std::lock_guard<std::mutex> lk(signers_mu_);
+  for (const auto& w : signers_) {
+    SignerState st;
+    st.store_default = w->store_default;
+    st.streams = w->streams;
+    st.kind = w->signer->kind();
+    st.key_id = w->signer->key_id();
+    {
+      std::lock_guard<std::mutex> wl(w->mu);
+      st.status = w->status;
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
 
 void Store::log(const std::string& line) const {
   if (options_.log) {
@@ -1087,39 +1186,46 @@ std::vector<Stream*> Store::open_streams() {
 }
 
 Status Store::signer_status() const {
-  std::lock_guard<std::mutex> lk(sign_mu_);
-  return signer_status_;
+  // With one signer its error reads as before; with several it names the signer.
+  std::vector<SignerState> all = signers();
+  for (const SignerState& s : all) {
+    if (s.status.ok()) continue;
+    return all.size() == 1 ? s.status : s.status.with_context(s.describe());
+  }
+  return ok_status();
 }
 
 void Store::enqueue_sign(SignJob job) {
+  SignerWorker& w = worker_for(job.stream);
   {
-    std::lock_guard<std::mutex> lk(sign_mu_);
-    sign_queue_.push_back(std::make_unique<SignJob>(std::move(job)));
+    std::lock_guard<std::mutex> lk(w.mu);
+    w.queue.push_back(std::make_unique<SignJob>(std::move(job)));
   }
-  sign_cv_.notify_all();
+  w.cv.notify_all();
 }
 
-void Store::signer_loop() {
+void Store::signer_loop(SignerWorker& w) {
+  hsm::Signer* signer = w.signer.get();
   unsigned failures = 0;
   std::string last_failure;
   Clock::time_point last_failure_log{};
   while (true) {
     SignJob* job = nullptr;
     {
-      std::unique_lock<std::mutex> lk(sign_mu_);
-      sign_cv_.wait(lk, [&] { return sign_stop_ || !sign_queue_.empty(); });
-      if (sign_stop_) break;
-      job = sign_queue_.front().get();
+      std::unique_lock<std::mutex> lk(w.mu);
+      w.cv.wait(lk, [&] { return w.stop || !w.queue.empty(); });
+      if (w.stop) break;
+      job = w.queue.front().get();
     }
     auto t0 = Clock::now();
     Status st;
     SignedBody sb;
-    auto ev = signer_->evidence();
+    auto ev = signer->evidence();
     if (!ev.ok()) st = ev.status();
     if (st.ok()) {
       CheckpointBody b;
       b.kind = job->snapshot.kind;
-      b.signer_kind = signer_->kind();
+      b.signer_kind = signer->kind();
       b.stream = job->stream;
       b.segment_seq = job->snapshot.segment_seq;
       b.segment_first = job->snapshot.segment_first;
@@ -1129,14 +1235,14 @@ void Store::signer_loop() {
       b.frame_chain = job->snapshot.frame_chain;
       b.covered_offset = job->snapshot.covered_offset;
       b.time_ns = unix_now_ns();
-      b.key_id = signer_->key_id();
+      b.key_id = signer->key_id();
       b.evidence = ev.value();
       b.head_seq = job->heads->head_seq;
       sb.snapshot = job->snapshot;
       sb.body.resize(kCheckpointBodyBytes);
       encode_checkpoint_body(b, sb.body.data());
       Hash32 head = head_of(sb.body);
-      auto sig = signer_->sign_digest(head);
+      auto sig = signer->sign_digest(head);
       if (!sig.ok()) {
         st = sig.status();
       } else {
@@ -1152,23 +1258,22 @@ void Store::signer_loop() {
       // when the reason changes or once a minute, not at every retry.
       std::string why = st.to_string();
       if (why != last_failure || Clock::now() - last_failure_log > std::chrono::seconds(60)) {
-        log("<3>signer failed for stream " + job->stream + " (attempt " + std::to_string(failures) +
-            "): " + why + "; ingest continues, the records are signed when the signer is back");
+        log(std::string("<3>signer ") + hsm::signer_kind_name(signer->kind()) + " key " +
+            to_hex(signer->key_id()).substr(0, 16) + " failed for stream " + job->stream + " (attempt " +
+            std::to_string(failures) + "): " + why +
+            "; ingest continues, the records are signed when the signer is back");
         last_failure = why;
         last_failure_log = Clock::now();
       }
-      {
-        std::lock_guard<std::mutex> lk(sign_mu_);
-        signer_status_ = st;
-      }
-      std::unique_lock<std::mutex> lk(sign_mu_);
-      sign_cv_.wait_for(lk, std::chrono::milliseconds(std::min(1000u, 50u * failures)), [&] { return sign_stop_; });
+      std::unique_lock<std::mutex> lk(w.mu);
+      w.status = st;
+      w.cv.wait_for(lk, std::chrono::milliseconds(std::min(1000u, 50u * failures)), [&] { return w.stop; });
       continue;
     }
     if (failures > 0) {
       {
-        std::lock_guard<std::mutex> lk(sign_mu_);
-        signer_status_ = ok_status();
+        std::lock_guard<std::mutex> lk(w.mu);
+        w.status = ok_status();
       }
       log("<5>signer is back for stream " + job->stream + " after " + std::to_string(failures) + " failed attempts");
       last_failure.clear();
@@ -1180,17 +1285,17 @@ void Store::signer_loop() {
     }
     std::unique_ptr<SignJob> owned;
     {
-      std::lock_guard<std::mutex> lk(sign_mu_);
-      owned = std::move(sign_queue_.front());
-      sign_queue_.pop_front();
+      std::lock_guard<std::mutex> lk(w.mu);
+      owned = std::move(w.queue.front());
+      w.queue.pop_front();
     }
     owned->done(std::move(sb));
   }
   // Stopping: the jobs left are abandoned (their records are signed at the next start).
   std::deque<std::unique_ptr<SignJob>> left;
   {
-    std::lock_guard<std::mutex> lk(sign_mu_);
-    left.swap(sign_queue_);
+    std::lock_guard<std::mutex> lk(w.mu);
+    left.swap(w.queue);
   }
   for (auto& j : left) j->done(unavailable("store is closing"));
 }
@@ -1216,12 +1321,21 @@ Status Store::close() {
     Status st = s->health();
     if (!st.ok() && first.ok()) first = st.with_context("stream " + name);
   }
+  std::vector<SignerWorker*> workers;
   {
-    std::lock_guard<std::mutex> lk(sign_mu_);
-    sign_stop_ = true;
+    std::lock_guard<std::mutex> lk(signers_mu_);
+    for (auto& w : signers_) workers.push_back(w.get());
   }
-  sign_cv_.notify_all();
-  if (signer_thread_.joinable()) signer_thread_.join();
+  for (SignerWorker* w : workers) {
+    {
+      std::lock_guard<std::mutex> lk(w->mu);
+      w->stop = true;
+    }
+    w->cv.notify_all();
+  }
+  for (SignerWorker* w : workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
   {
     // The Streams live on until the Store is destroyed: a caller may still be
     // inside wait_durable() or append() on another thread (they return false or

@@ -2,9 +2,10 @@
 //
 // A Store is a data directory. Each stream lives in DATA_DIR/<stream>/ as a chain
 // of segment files (docs/FORMAT.md) and has its own writer thread; one signer
-// thread per Store signs checkpoints and seals for every stream, so a slow signer
-// (a hardware TPM, ~200 ms) never sits on the write path: checkpoints simply cover
-// more records.
+// thread per signer signs checkpoints and seals for the streams that signer
+// serves (the store's signer, or a stream's own: set_stream_signer()), so a slow
+// signer (a hardware TPM, ~200 ms) never sits on the write path: checkpoints simply
+// cover more records. A failing signer holds up only the streams it signs.
 //
 // Data flow of one record:
 //   append() (caller's thread: leaf hash, encode into the staging batch buffer)
@@ -64,21 +65,22 @@ struct StreamOptions {
 };
 
 struct StreamStats {
-  uint64_t records = 0;           // appended (accepted into the queue)
-  uint64_t durable_records = 0;   // durable on disk
-  uint64_t signed_records = 0;    // covered by a signed checkpoint or seal on disk
-  uint64_t bytes_written = 0;     // to segment files
+  uint64_t records = 0;          // appended (accepted into the queue) since the stream opened
+  uint64_t next_index = 0;       // index the next record gets: records in the stream, durable or queued
+  uint64_t durable_records = 0;  // durable on disk
+  uint64_t signed_records = 0;   // covered by a signed checkpoint or seal on disk
+  uint64_t bytes_written = 0;    // to segment files
   uint64_t batches = 0;
   uint64_t segments_sealed = 0;
   uint64_t checkpoints = 0;
-  uint64_t queue_bytes = 0;       // staged, not yet written
-  uint64_t segment_seq = 0;       // the open segment
+  uint64_t queue_bytes = 0;  // staged, not yet written
+  uint64_t segment_seq = 0;  // the open segment
   uint64_t sign_failures = 0;
   double last_sign_ms = 0;
-  bool disk_full = false;             // new records are refused (disk_reserve_bytes)
-  uint64_t disk_full_refused = 0;     // records refused because of it
-  uint64_t disk_free_bytes = 0;       // at the last check (0 when the policy is off)
-  uint64_t disk_reserve_bytes = 0;    // the effective reserve (0 when the policy is off)
+  bool disk_full = false;           // new records are refused (disk_reserve_bytes)
+  uint64_t disk_full_refused = 0;   // records refused because of it
+  uint64_t disk_free_bytes = 0;     // at the last check (0 when the policy is off)
+  uint64_t disk_reserve_bytes = 0;  // the effective reserve (0 when the policy is off)
 };
 
 class Store;
@@ -148,7 +150,7 @@ class Store {
  public:
   // Opens (creating if needed) a data directory. Probes O_DIRECT there.
   static Result<std::unique_ptr<Store>> open(io::Env& env, const std::string& data_dir,
-                                              std::shared_ptr<hsm::Signer> signer, StoreOptions options);
+                                             std::shared_ptr<hsm::Signer> signer, StoreOptions options);
   ~Store();  // close() if not closed
 
   // Opens a stream, creating it or recovering its open segment (cuts a torn tail
@@ -168,34 +170,58 @@ class Store {
 
   const std::string& data_dir() const { return data_dir_; }
   io::Env& env() { return env_; }
-  hsm::Signer& signer() { return *signer_; }
-  // OK unless the signer's last attempt failed (then its error): the TPM is gone
-  // or refuses. Ingest goes on meanwhile; /healthz reports this.
+  // The store's signer: signs every stream without one of its own.
+  hsm::Signer& signer();
+
+  // Gives stream `name` a signer of its own (production and staging never share
+  // a key). Must be called before stream(name) opens the stream (FailedPrecondition
+  // after; InvalidArgument for a bad name). The same signer object may serve
+  // several streams; each distinct signer gets its own signer thread.
+  Status set_stream_signer(const std::string& name, std::shared_ptr<hsm::Signer> signer);
+  // The signer of a stream: its own, or the store's. Thread-safe.
+  hsm::Signer& signer_for(const std::string& stream);
+
+  // One signer and how its last attempt went.
+  struct SignerState {
+    bool store_default = false;        // the store's signer (streams without their own)
+    std::vector<std::string> streams;  // the streams given to it by set_stream_signer()
+    hsm::SignerKind kind = hsm::SignerKind::kSoft;
+    Hash32 key_id{};
+    Status status;  // OK unless the last attempt failed
+    // "store signer soft key 1a2b3c4d..." or "signer tpm key ... of stream(s) a,b": for logs and /healthz.
+    std::string describe() const;
+  };
+  std::vector<SignerState> signers() const;  // the store's first
+  // OK unless a signer's last attempt failed (then that error, naming the
+  // signer and its streams): the TPM is gone or refuses. Ingest goes on
+  // meanwhile; /healthz reports this.
   Status signer_status() const;
   void log(const std::string& line) const;
 
  private:
   friend class Stream;
   struct SignJob;
+  struct SignerWorker;
   Store(io::Env& env, std::string data_dir, std::shared_ptr<hsm::Signer> signer, StoreOptions options);
-  void signer_loop();
+  void signer_loop(SignerWorker& w);
   void enqueue_sign(SignJob job);
+  SignerWorker& worker_for(const std::string& stream) const;
+  void start_worker(SignerWorker& w);
 
   io::Env& env_;
   std::string data_dir_;
-  std::shared_ptr<hsm::Signer> signer_;
   StoreOptions options_;
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Stream>> streams_;
   bool closed_ = false;
 
-  mutable std::mutex sign_mu_;
-  std::condition_variable sign_cv_;
-  std::deque<std::unique_ptr<SignJob>> sign_queue_;
-  bool sign_stop_ = false;
-  Status signer_status_;  // guarded by sign_mu_
-  std::thread signer_thread_;
+  // Signer workers: the store's first, then one per distinct stream signer.
+  // The vector only grows (set_stream_signer), under signers_mu_; workers live
+  // until the Store is destroyed.
+  mutable std::mutex signers_mu_;
+  std::vector<std::unique_ptr<SignerWorker>> signers_;
+  std::map<std::string, SignerWorker*> stream_signers_;  // by stream name
 };
 
 }  // namespace logseal::engine

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/audit.h"
 #include "engine/export.h"
 #include "engine/inspect.h"
 #include "engine/key_rotation.h"
@@ -26,10 +28,10 @@
 #include "hsm/soft_signer.h"
 #include "hsm/tpm_signer.h"
 #include "ingest/backfill.h"
-#include "ingest/field_filter.h"
 #include "ingest/pg_backfill.h"
 #include "ingest/pg_report.h"
 #include "ingest/pg_verify.h"
+#include "ingest/record_export.h"
 #include "io/env.h"
 #include "tools/retention_cmds.h"
 
@@ -83,9 +85,9 @@ int cmd_keygen(const std::string& signer, const std::string& out, const std::str
     auto id = hsm::tpm_keygen(out, opt);
     if (!id.ok()) return fail(id.status());
     std::printf("%s\n", to_hex(id.value()).c_str());
-    std::fprintf(stderr, "wrote %s/signing-key.pem (TPM-wrapped: usable only by this TPM%s) and %s/signing-key.pub.pem\n",
-                 out.c_str(), pcrs.empty() ? "" : (", and only while PCRs " + pcrs + " keep their values").c_str(),
-                 out.c_str());
+    std::fprintf(
+        stderr, "wrote %s/signing-key.pem (TPM-wrapped: usable only by this TPM%s) and %s/signing-key.pub.pem\n",
+        out.c_str(), pcrs.empty() ? "" : (", and only while PCRs " + pcrs + " keep their values").c_str(), out.c_str());
     return kExitOk;
   }
   if (signer != "soft") return fail(invalid_argument("--signer must be tpm or soft"));
@@ -128,6 +130,9 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
   if (!flags.tcti.empty()) setenv("LOGSEAL_TCTI", flags.tcti.c_str(), 1);
   auto signer = hsm::open_signer(signer_spec);
   if (!signer.ok()) return fail(signer.status());
+  // A stream never changes key except through `logseal key rotate`.
+  Status key = engine::check_stream_key(io::posix_env(), data_dir, stream_name, signer.value()->key_id());
+  if (!key.ok()) return fail(key);
   engine::StoreOptions opt;
   opt.stream.segment_bytes = flags.segment_bytes;
   opt.stream.segment_age_s = flags.segment_age_s;
@@ -152,7 +157,8 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
   }
   Status closed = store.value()->close();
   if (stats.records > 0) {
-    std::fprintf(stderr, "ingested %llu records (%llu bytes, %llu cut at the size limit) into stream %s, indexes %llu..%llu\n",
+    std::fprintf(stderr,
+                 "ingested %llu records (%llu bytes, %llu cut at the size limit) into stream %s, indexes %llu..%llu\n",
                  static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.bytes),
                  static_cast<unsigned long long>(stats.truncated), stream_name.c_str(),
                  static_cast<unsigned long long>(stats.first_index), static_cast<unsigned long long>(stats.last_index));
@@ -177,7 +183,8 @@ int cmd_ingest(const std::string& data_dir, const std::string& stream_name, cons
 // by a checkpoint the old key signs. Run it while logseald is stopped, then start
 // logseald with the new key.
 int cmd_key_rotate(const std::string& data_dir, const std::string& signer_spec, const std::string& new_pub_path,
-                   const std::string& new_kind_name, const std::string& tcti) {
+                   const std::string& new_kind_name, const std::string& tcti,
+                   const std::vector<std::string>& only_streams, const std::string& audit_signer_spec) {
   hsm::SignerKind new_kind;
   if (new_kind_name == "tpm") {
     new_kind = hsm::SignerKind::kTpm;
@@ -196,12 +203,30 @@ int cmd_key_rotate(const std::string& data_dir, const std::string& signer_spec, 
   }
   io::Env& env = io::posix_env();
   if (!env.is_dir(data_dir)) return fail(not_found("data directory " + data_dir + " does not exist"));
-  auto entries = env.list_dir(data_dir);
-  if (!entries.ok()) return fail(entries.status());
+  std::vector<std::string> names = only_streams;
+  if (names.empty()) {
+    auto entries = env.list_dir(data_dir);
+    if (!entries.ok()) return fail(entries.status());
+    for (const auto& name : entries.value()) {
+      if (format::valid_stream_name(name) && env.is_dir(data_dir + "/" + name)) names.push_back(name);
+    }
+    // `_audit` is handed over too (created with the statement as its first
+    // record when it does not exist yet), so the key-rotate record below and
+    // the new key's records follow on one chain of keys.
+    if (!names.empty() && std::find(names.begin(), names.end(), engine::kAuditStream) == names.end()) {
+      names.push_back(engine::kAuditStream);
+    }
+  } else {
+    for (const auto& name : names) {
+      if (!format::valid_stream_name(name) || !env.is_dir(data_dir + "/" + name)) {
+        return fail(not_found("stream " + name + " does not exist in " + data_dir));
+      }
+    }
+  }
   // Signed before the store opens: the store's signer thread owns the signer after.
   std::vector<engine::KeyRotation> statements;
-  for (const auto& name : entries.value()) {
-    if (!format::valid_stream_name(name) || !env.is_dir(data_dir + "/" + name)) continue;
+  const Hash32 old_key_id = signer.value()->key_id();
+  for (const auto& name : names) {
     // Only the key that signs a stream may hand it over.
     auto latest = engine::latest_checkpoint(env, data_dir, name);
     if (latest.ok() && latest->decoded.key_id != signer.value()->key_id()) {
@@ -213,15 +238,34 @@ int cmd_key_rotate(const std::string& data_dir, const std::string& signer_spec, 
     k.old_key_id = signer.value()->key_id();
     k.new_kind = new_kind;
     k.new_key_der = new_key->der();
-    k.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+    k.time_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     auto sig = signer.value()->sign_digest(sha256(engine::encode_key_rotation_body(k)));
     if (!sig.ok()) return fail(sig.status().with_context("sign the key rotation statement"));
     k.signature = std::move(sig).value();
     statements.push_back(std::move(k));
   }
   if (statements.empty()) return fail(not_found("no streams in " + data_dir));
+  // The `_audit` record of the rotation is sealed with the old key, which may
+  // only happen when `_audit` is (or is being handed over from) that key.
+  // With --audit-signer, `_audit` (signed by a key of its own) gets the record under its key.
+  std::shared_ptr<hsm::Signer> audit_signer;
+  if (!audit_signer_spec.empty()) {
+    auto a = hsm::open_signer(audit_signer_spec);
+    if (!a.ok()) return fail(a.status().with_context("--audit-signer"));
+    audit_signer = std::move(a).value();
+    Status k = engine::check_stream_key(env, data_dir, engine::kAuditStream, audit_signer->key_id());
+    if (!k.ok()) return fail(k.with_context("--audit-signer"));
+  }
+  bool audit_here = audit_signer != nullptr ||
+                    std::find(names.begin(), names.end(), engine::kAuditStream) != names.end() ||
+                    engine::check_stream_key(env, data_dir, engine::kAuditStream, old_key_id).ok();
   auto store = engine::Store::open(env, data_dir, std::move(signer).value(), engine::StoreOptions{});
+  if (store.ok() && audit_signer != nullptr) {
+    Status set = store.value()->set_stream_signer(engine::kAuditStream, audit_signer);
+    if (!set.ok()) return fail(set);
+  }
   if (!store.ok()) return fail(store.status());
   for (const auto& k : statements) {
     auto stream = store.value()->stream(k.stream);
@@ -240,11 +284,26 @@ int cmd_key_rotate(const std::string& data_dir, const std::string& signer_spec, 
                  static_cast<unsigned long long>(index.value()), to_hex(k.old_key_id).c_str(),
                  to_hex(new_key->key_id()).c_str());
   }
+  if (audit_here) {
+    std::string members = "\"old_key_id\":\"" + to_hex(old_key_id) + "\",\"new_key_id\":\"" +
+                          to_hex(new_key->key_id()) + "\",\"new_signer\":\"" + hsm::signer_kind_name(new_kind) +
+                          "\",\"streams\":[";
+    for (size_t i = 0; i < names.size(); ++i) members += (i ? "," : "") + engine::json_escape(names[i]);
+    members += "]";
+    auto a = engine::append_audit(*store.value(), "key-rotate", members);
+    if (!a.ok()) return fail(a.status().with_context("the key-rotate record in " + std::string(engine::kAuditStream)));
+  } else {
+    std::fprintf(stderr,
+                 "stream %s is signed by another key: the rotation is recorded in the statements of the "
+                 "streams handed over, not in %s (give --audit-signer to record it there)\n",
+                 engine::kAuditStream, engine::kAuditStream);
+  }
   Status closed = store.value()->close();
   if (!closed.ok()) return fail(closed);
   std::printf("%s\n", to_hex(new_key->key_id()).c_str());
-  std::fprintf(stderr, "every stream is sealed under the old key with its hand-over; start logseald with the new key. "
-                       "Auditors keep verifying with the first public key alone.\n");
+  std::fprintf(stderr,
+               "every stream is sealed under the old key with its hand-over; start logseald with the new key. "
+               "Auditors keep verifying with the first public key alone.\n");
   return kExitOk;
 }
 
@@ -319,63 +378,30 @@ int cmd_inspect(const std::string& path, bool json) {
 }
 
 int cmd_export(const std::string& data_dir, const std::string& stream, const std::string& since,
-               const std::string& until, const std::string& fmt, const std::vector<std::string>& where) {
-  if (fmt != "jsonl" && fmt != "raw" && fmt != "lines") {
-    return fail(invalid_argument("--format must be jsonl, raw or lines"));
-  }
-  auto filter = ingest::FieldFilter::parse(where);
-  if (!filter.ok()) return fail(filter.status());
-  std::string fields_json;
-  int64_t since_ns = INT64_MIN, until_ns = INT64_MAX;
+               const std::string& until, const std::string& fmt, const std::vector<std::string>& where,
+               uint64_t limit) {
+  auto format = ingest::parse_export_format(fmt);
+  if (!format.ok()) return fail(format.status().with_context("--format"));
+  ingest::ExportSelection sel;
+  sel.format = format.value();
+  sel.where = where;
+  sel.limit = limit;
+  if (!stream.empty()) sel.streams.push_back(stream);
   if (!since.empty()) {
     auto t = engine::parse_time_ns(since);
     if (!t.ok()) return fail(t.status());
-    since_ns = t.value();
+    sel.since_ns = t.value();
   }
   if (!until.empty()) {
     auto t = engine::parse_time_ns(until);
     if (!t.ok()) return fail(t.status());
-    until_ns = t.value();
+    sel.until_ns = t.value();
   }
-  std::vector<std::string> streams;
-  if (!stream.empty()) {
-    streams.push_back(stream);
-  } else {
-    auto all = engine::list_streams(io::posix_env(), data_dir);
-    if (!all.ok()) return fail(all.status());
-    streams = all.value();
-  }
-  std::string out;
-  for (const auto& s : streams) {
-    Status st = engine::for_each_record(io::posix_env(), data_dir, s, [&](const engine::StoredRecord& r) {
-      if (r.view.received_ns < since_ns || r.view.received_ns >= until_ns) return true;
-      if (!filter->empty()) {
-        fields_json.clear();
-        engine::append_fields_json(r.view.fields, r.view.raw, fields_json);
-        if (!filter->matches(fields_json)) return true;
-      }
-      if (fmt == "raw") {
-        out += std::to_string(r.view.raw.size());
-        out += ' ';
-        out += r.view.raw;
-      } else if (fmt == "lines") {
-        std::string_view raw = r.view.raw;
-        if (!raw.empty() && raw.back() == '\n') raw.remove_suffix(1);
-        out += raw;
-        out += '\n';
-      } else {
-        out += engine::record_to_json(s, r);
-        out += '\n';
-      }
-      if (out.size() > (1 << 20)) {
-        write_all(out.data(), out.size());
-        out.clear();
-      }
-      return true;
-    });
-    if (!st.ok()) return fail(st);
-  }
-  write_all(out.data(), out.size());
+  Status st = ingest::export_records(io::posix_env(), data_dir, sel, [](std::string_view chunk) {
+    write_all(chunk.data(), chunk.size());
+    return true;
+  });
+  if (!st.ok()) return fail(st);
   return kExitOk;
 }
 
@@ -482,7 +508,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "help for every command");
 
   std::string keygen_signer = "soft", keygen_out, keygen_tcti, keygen_pcrs;
-  auto* keygen = app.add_subcommand("keygen", "create a P-256 signing key (in the TPM, or in software for development)");
+  auto* keygen =
+      app.add_subcommand("keygen", "create a P-256 signing key (in the TPM, or in software for development)");
   keygen->add_option("--signer", keygen_signer, "tpm or soft")->required();
   keygen->add_option("--out", keygen_out, "directory for signing-key.pem and signing-key.pub.pem")->required();
   keygen->add_option("--tcti", keygen_tcti, "TPM TCTI");
@@ -496,6 +523,14 @@ int main(int argc, char** argv) {
   rot->add_option("--new-pubkey", kr_new_pub, "signing-key.pub.pem of the new key (from `logseal keygen`)")->required();
   rot->add_option("--new-kind", kr_new_kind, "tpm (default) or soft: what kind the new key is");
   rot->add_option("--tcti", kr_tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
+  std::vector<std::string> kr_streams;
+  rot->add_option("--stream", kr_streams,
+                  "hand over only this stream (repeatable; default: every stream and _audit), e.g. a stream with a "
+                  "signer of its own");
+  std::string kr_audit_signer;
+  rot->add_option("--audit-signer", kr_audit_signer,
+                  "the signer of _audit when it is not the key handed over (a stream's own key): the key-rotate "
+                  "record is sealed there with it");
   key->require_subcommand(1);
 
   std::string in_dir, in_stream, in_signer, in_format;
@@ -505,7 +540,8 @@ int main(int argc, char** argv) {
   ing->add_option("DATA_DIR", in_dir)->required();
   ing->add_option("--stream", in_stream, "stream name")->required();
   ing->add_option("--signer", in_signer, "soft:KEYFILE or tpm:KEYFILE")->required();
-  ing->add_option("--format", in_format, "lines, syslog-octet, syslog-lf, pgaudit-csvlog, pgaudit-jsonlog, jsonl")->required();
+  ing->add_option("--format", in_format, "lines, syslog-octet, syslog-lf, pgaudit-csvlog, pgaudit-jsonlog, jsonl")
+      ->required();
   ing->add_option("FILE", in_files, "input files (default: standard input)");
   add_store_flags(ing, in_flags);
 
@@ -539,6 +575,8 @@ int main(int argc, char** argv) {
   exp->add_option("--where", e_where,
                   "only records whose field equals (FIELD=VALUE) or contains (FIELD~=VALUE) the value; FIELD a dotted "
                   "path such as pgaudit.class or postgres.user; repeatable, all must hold");
+  uint64_t e_limit = 0;
+  exp->add_option("--limit", e_limit, "print at most this many records (default: all)");
 
   std::string p_dir, p_stream;
   uint64_t p_index = 0;
@@ -582,10 +620,10 @@ int main(int argc, char** argv) {
   }
   if (*keygen) return cmd_keygen(keygen_signer, keygen_out, keygen_tcti, keygen_pcrs);
   if (*ing) return cmd_ingest(in_dir, in_stream, in_signer, in_format, in_files, in_flags);
-  if (*rot) return cmd_key_rotate(kr_dir, kr_signer, kr_new_pub, kr_new_kind, kr_tcti);
+  if (*rot) return cmd_key_rotate(kr_dir, kr_signer, kr_new_pub, kr_new_kind, kr_tcti, kr_streams, kr_audit_signer);
   if (*ver) return cmd_verify(v_dir, v_keys, v_anchors, v_json, v_jobs, v_allow_unsigned, v_require_tpm);
   if (*ins) return cmd_inspect(i_path, i_json);
-  if (*exp) return cmd_export(e_dir, e_stream, e_since, e_until, e_format, e_where);
+  if (*exp) return cmd_export(e_dir, e_stream, e_since, e_until, e_format, e_where, e_limit);
   if (*prv) return cmd_prove(p_dir, p_stream, p_index);
   if (*chk) return cmd_check_proof(c_path, c_keys);
   if (*rpg) return cmd_report_pg_roles(r_dir, r_stream, r_policy, r_since, r_until, r_json);

@@ -11,6 +11,7 @@
 // make progress (or have nothing to do), so a hung writer gets the service restarted.
 #include <signal.h>
 #include <sys/socket.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -20,14 +21,15 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
-#include <toml++/toml.h>
-
-#include <optional>
 #include <type_traits>
 #include <vector>
 
+#include "engine/audit.h"
+#include "engine/export.h"
+#include "engine/key_rotation.h"
 #include "engine/retention.h"
 #include "engine/store.h"
 #include "engine/verify.h"
@@ -35,6 +37,7 @@
 #include "ingest/admin_http.h"
 #include "ingest/http_events.h"
 #include "ingest/net_address.h"
+#include "ingest/read_api.h"
 #include "ingest/syslog_server.h"
 #include "ingest/systemd_sockets.h"
 #include "ingest/tls.h"
@@ -65,6 +68,8 @@ struct Config {
   // [streams.NAME] retention policies and the retention timer (README
   // "Retention and legal hold").
   engine::RetentionSchedule retention;
+  // [streams.NAME] signer = SIGNER: streams signed by a key of their own.
+  std::map<std::string, std::string> stream_signers;
 
   Config() { store.stream.disk_reserve_bytes = kDiskReserveBytesDefault; }
 };
@@ -168,7 +173,8 @@ Status load_toml(const std::string& path, Config& c) {
   if (auto v = t["batch_bytes"].value<int64_t>()) c.store.stream.batch_bytes = static_cast<size_t>(*v);
   if (auto v = t["batch_delay_us"].value<int64_t>()) c.store.stream.batch_delay_us = static_cast<uint32_t>(*v);
   if (auto v = t["http_body_bytes_max"].value<int64_t>()) c.http_events_opt.body_bytes_max = static_cast<size_t>(*v);
-  if (auto v = t["http_connections_max"].value<int64_t>()) c.http_events_opt.connections_max = static_cast<unsigned>(*v);
+  if (auto v = t["http_connections_max"].value<int64_t>())
+    c.http_events_opt.connections_max = static_cast<unsigned>(*v);
   if (auto v = t["http_requests_in_flight_max"].value<int64_t>()) {
     c.http_events_opt.requests_in_flight_max = static_cast<unsigned>(*v);
   }
@@ -185,9 +191,11 @@ Status load_toml(const std::string& path, Config& c) {
       std::string name(key.str());
       auto* pt = node.as_table();
       if (pt == nullptr || !format::valid_stream_name(name)) {
-        return invalid_argument("config " + path + ": [streams." + name + "] must be a table named after a valid stream");
+        return invalid_argument("config " + path + ": [streams." + name +
+                                "] must be a table named after a valid stream");
       }
       engine::RetentionPolicy p;
+      bool has_policy = false;
       for (auto& [k, v] : *pt) {
         std::string field(k.str());
         auto days = [&](uint32_t& out) -> Status {
@@ -198,6 +206,16 @@ Status load_toml(const std::string& path, Config& c) {
           out = static_cast<uint32_t>(*n);
           return ok_status();
         };
+        if (field == "signer") {
+          auto spec = v.value<std::string>();
+          if (!spec || spec->empty()) {
+            return invalid_argument("config " + path + ": streams." + name +
+                                    ".signer must be soft:KEYFILE or tpm:KEYFILE");
+          }
+          c.stream_signers[name] = *spec;
+          continue;
+        }
+        has_policy = true;
         if (field == "retention_min_days") {
           LS_RETURN_IF_ERROR(days(p.min_days));
         } else if (field == "retention_max_days") {
@@ -211,10 +229,12 @@ Status load_toml(const std::string& path, Config& c) {
           if (!d.ok()) return d.status().with_context("config " + path + ": streams." + name);
           p.disk_full = d.value();
         } else {
-          return invalid_argument("config " + path + ": streams." + name + "." + field +
-                                  " is not known (retention_min_days, retention_max_days, legal_hold, disk_full)");
+          return invalid_argument(
+              "config " + path + ": streams." + name + "." + field +
+              " is not known (signer, retention_min_days, retention_max_days, legal_hold, disk_full)");
         }
       }
+      if (!has_policy) continue;  // a signer only: no retention policy
       LS_RETURN_IF_ERROR(engine::check_policy(p).with_context("config " + path + ": streams." + name));
       c.retention.policies[name] = p;
     }
@@ -361,28 +381,40 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
     for (auto& [n, st] : stats) o += std::string(name) + "{stream=\"" + n + "\"} " + num(get(st)) + "\n";
   };
-  metric("logseal_stream_records_total", "counter", "Records appended to the stream.", [](auto& s) { return s.records; });
-  metric("logseal_stream_durable_records", "gauge", "Records durable on disk.", [](auto& s) { return s.durable_records; });
+  metric("logseal_stream_records_total", "counter", "Records appended to the stream.",
+         [](auto& s) { return s.records; });
+  metric("logseal_stream_durable_records", "gauge", "Records durable on disk.",
+         [](auto& s) { return s.durable_records; });
   metric("logseal_stream_signed_records", "gauge", "Records covered by a signed checkpoint on disk.",
          [](auto& s) { return s.signed_records; });
   metric("logseal_stream_bytes_written_total", "counter", "Bytes written to segment files.",
          [](auto& s) { return s.bytes_written; });
   metric("logseal_stream_batches_total", "counter", "Batches written.", [](auto& s) { return s.batches; });
-  metric("logseal_stream_segments_sealed_total", "counter", "Segments sealed.", [](auto& s) { return s.segments_sealed; });
+  metric("logseal_stream_segments_sealed_total", "counter", "Segments sealed.",
+         [](auto& s) { return s.segments_sealed; });
   metric("logseal_stream_checkpoints_total", "counter", "Checkpoints and seals written.",
          [](auto& s) { return s.checkpoints; });
-  metric("logseal_stream_queue_bytes", "gauge", "Bytes queued, not yet written.", [](auto& s) { return s.queue_bytes; });
-  metric("logseal_stream_segment", "gauge", "Sequence number of the open segment.", [](auto& s) { return s.segment_seq; });
+  metric("logseal_stream_queue_bytes", "gauge", "Bytes queued, not yet written.",
+         [](auto& s) { return s.queue_bytes; });
+  metric("logseal_stream_segment", "gauge", "Sequence number of the open segment.",
+         [](auto& s) { return s.segment_seq; });
   metric("logseal_stream_disk_full", "gauge", "1 while new records are refused because the disk is full.",
          [](auto& s) { return s.disk_full ? 1 : 0; });
   metric("logseal_stream_disk_full_refused_total", "counter", "Records refused because the disk was full.",
          [](auto& s) { return s.disk_full_refused; });
   metric("logseal_signer_last_sign_ms", "gauge", "Duration of the last checkpoint signature.",
          [](auto& s) { return s.last_sign_ms; });
-  metric("logseal_signer_failures_total", "counter", "Failed signing attempts.", [](auto& s) { return s.sign_failures; });
-  o += std::string("# HELP logseal_signer_up 1 when the signer's last attempt succeeded, 0 while it fails.\n"
-                   "# TYPE logseal_signer_up gauge\nlogseal_signer_up{kind=\"") +
-       hsm::signer_kind_name(store.signer().kind()) + "\"} " + (store.signer_status().ok() ? "1" : "0") + "\n";
+  metric("logseal_signer_failures_total", "counter", "Failed signing attempts.",
+         [](auto& s) { return s.sign_failures; });
+  // One line per signer: the store's (streams="*") and each stream signer's.
+  o += "# HELP logseal_signer_up 1 when the signer's last attempt succeeded, 0 while it fails.\n"
+       "# TYPE logseal_signer_up gauge\n";
+  for (const engine::Store::SignerState& sg : store.signers()) {
+    std::string streams = sg.store_default ? "*" : "";
+    for (const auto& n : sg.streams) streams += (streams.empty() ? "" : ",") + n;
+    o += std::string("logseal_signer_up{kind=\"") + hsm::signer_kind_name(sg.kind) + "\",key_id=\"" +
+         to_hex(sg.key_id) + "\",streams=\"" + streams + "\"} " + (sg.status.ok() ? "1" : "0") + "\n";
+  }
   std::vector<const ingest::ListenerMetrics*> listeners;
   if (server != nullptr) {
     for (auto& m : server->metrics()) listeners.push_back(m.get());
@@ -400,7 +432,8 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
     };
     lmetric("logseal_listener_messages_total", "counter", "Messages received and appended.",
             [](auto& m) { return m.messages.load(); });
-    lmetric("logseal_listener_bytes_total", "counter", "Message bytes received.", [](auto& m) { return m.bytes.load(); });
+    lmetric("logseal_listener_bytes_total", "counter", "Message bytes received.",
+            [](auto& m) { return m.bytes.load(); });
     lmetric("logseal_listener_unparsed_total", "counter", "Messages sealed raw because they did not parse.",
             [](auto& m) { return m.unparsed.load(); });
     lmetric("logseal_listener_connections_total", "counter", "Connections accepted.",
@@ -411,8 +444,8 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
          "# TYPE logseal_listener_drops_total counter\n";
     for (auto* m : listeners) {
       auto line = [&](const char* cause, uint64_t v) {
-        o += "logseal_listener_drops_total{listener=\"" + m->name + "\",cause=\"" + cause + "\"} " +
-             std::to_string(v) + "\n";
+        o += "logseal_listener_drops_total{listener=\"" + m->name + "\",cause=\"" + cause + "\"} " + std::to_string(v) +
+             "\n";
       };
       line("truncated", m->truncated.load());
       line("framing_error", m->framing_errors.load());
@@ -464,7 +497,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", cfg.tls.key_file, "server private key (PEM, unencrypted)");
   app.add_option("--tls-ca", cfg.tls.ca_file, "CA bundle that client certificates must chain to (PEM)");
   app.add_flag("--tls-require-client-cert", cfg.tls.require_client_cert, "refuse TLS clients without a certificate");
-  app.add_option("--http", cfg.http, "admin HTTP: /metrics, /healthz, /v1/checkpoint (ADDR)");
+  app.add_option("--http", cfg.http,
+                 "admin HTTP: /metrics, /healthz, /v1/checkpoint, and the read API (/v1/streams, /v1/records, "
+                 "/v1/proof, /v1/hold, /v1/roll) once access control is configured (ADDR)");
   std::vector<std::string> http_ev, https_ev;
   size_t http_body_max = 0;
   app.add_option("--http-events", http_ev,
@@ -488,7 +523,8 @@ int main(int argc, char** argv) {
   app.add_option("--pg-log-line-prefix", pg_prefix,
                  "PostgreSQL's log_line_prefix: reassemble and parse pgaudit entries on every listener not "
                  "configured otherwise in --config");
-  app.add_option("--pg-app-name", pg_app_names, "syslog app_name of the PostgreSQL servers (default postgres; repeatable)");
+  app.add_option("--pg-app-name", pg_app_names,
+                 "syslog app_name of the PostgreSQL servers (default postgres; repeatable)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -518,6 +554,7 @@ int main(int argc, char** argv) {
     cfg.http_events = file_cfg.http_events;
     cfg.http_events_opt = file_cfg.http_events_opt;
     cfg.retention = file_cfg.retention;
+    cfg.stream_signers = file_cfg.stream_signers;
   }
   for (auto& h : http_ev) cfg.http_events.emplace_back(false, h);
   for (auto& h : https_ev) cfg.http_events.emplace_back(true, h);
@@ -601,12 +638,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cfg.listeners.empty() && cfg.http.empty() && http_specs.empty()) {
-    log_line("<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp, --http-events or --http, "
-             "or start it from logseald.socket");
+    log_line(
+        "<3>logseald: nothing to listen on: give --syslog-tcp, --syslog-udp, --relp, --http-events or --http, "
+        "or start it from logseald.socket");
     return 2;
   }
   if (!cfg.tcti.empty()) setenv("LOGSEAL_TCTI", cfg.tcti.c_str(), 1);
-  cfg.store.stream.record_bytes_max = std::max<size_t>(cfg.store.stream.record_bytes_max, cfg.server.message_bytes_max + 65536 * 2);
+  cfg.store.stream.record_bytes_max =
+      std::max<size_t>(cfg.store.stream.record_bytes_max, cfg.server.message_bytes_max + 65536 * 2);
   if (!http_specs.empty()) {
     // A JSON record holds the event and its fields (at most about as long).
     cfg.store.stream.record_bytes_max =
@@ -634,6 +673,44 @@ int main(int argc, char** argv) {
     log_line("<3>logseald: " + store.status().to_string());
     return 2;
   }
+  // Streams with a signer of their own ([streams.NAME] signer): one signer per
+  // distinct SIGNER text, set before any stream opens.
+  {
+    std::map<std::string, std::shared_ptr<hsm::Signer>> by_spec;
+    for (const auto& [name, spec] : cfg.stream_signers) {
+      auto& sg = by_spec[spec];
+      if (!sg) {
+        auto opened = hsm::open_signer(spec);
+        if (!opened.ok()) {
+          log_line("<3>logseald: signer of stream " + name + ": " + opened.status().to_string());
+          return 2;
+        }
+        sg = std::move(opened).value();
+      }
+      Status set = store.value()->set_stream_signer(name, sg);
+      if (!set.ok()) {
+        log_line("<3>logseald: " + set.to_string());
+        return 2;
+      }
+    }
+  }
+  // No stream silently changes key: each existing stream's latest checkpoint
+  // must be signed by the key that signs it now, or hand over to it.
+  {
+    auto names = store.value()->list_streams();
+    if (!names.ok()) {
+      log_line("<3>logseald: " + names.status().to_string());
+      return 2;
+    }
+    for (const std::string& name : names.value()) {
+      Status k =
+          engine::check_stream_key(io::posix_env(), cfg.data_dir, name, store.value()->signer_for(name).key_id());
+      if (!k.ok()) {
+        log_line("<3>logseald: " + k.message());
+        return 2;
+      }
+    }
+  }
   // Each stream's records on disk before anything is appended: stats() counts
   // appended records from this start on but durable ones from the stream's
   // beginning, and the watchdog compares the two. Opened here, before the
@@ -646,6 +723,22 @@ int main(int argc, char** argv) {
       return 2;
     }
     recovered_records[spec.stream] = s.value()->durable_size();
+  }
+  // The keys in use, sealed in `_audit` before anything is received.
+  for (const engine::Store::SignerState& sg : store.value()->signers()) {
+    std::string streams = "[";
+    for (size_t i = 0; i < sg.streams.size(); ++i) streams += (i ? "," : "") + engine::json_escape(sg.streams[i]);
+    streams += "]";
+    auto a =
+        engine::append_audit(*store.value(), "key-in-use",
+                             "\"key_id\":\"" + to_hex(sg.key_id) + "\",\"signer\":\"" + hsm::signer_kind_name(sg.kind) +
+                                 "\",\"default\":" + (sg.store_default ? "true" : "false") + ",\"streams\":" + streams);
+    if (!a.ok()) {
+      log_line("<3>logseald: cannot write the key-in-use record to " + std::string(engine::kAuditStream) + ": " +
+               a.status().to_string());
+      return 2;
+    }
+    log_line("<6>logseald: " + sg.describe() + " (key id " + to_hex(sg.key_id) + ")");
   }
   std::unique_ptr<ingest::SyslogServer> server;
   if (!cfg.listeners.empty()) {
@@ -689,9 +782,11 @@ int main(int argc, char** argv) {
       }
       // Records keep arriving and stay durable, but new ones are not covered
       // by a signature until the signer is back.
-      Status ss = st->signer_status();
-      if (!ss.ok()) return ss.with_context(std::string("signer (") + hsm::signer_kind_name(st->signer().kind()) +
-                                           ") failing; records are durable but not yet signed");
+      for (const engine::Store::SignerState& sg : st->signers()) {
+        if (!sg.status.ok()) {
+          return sg.status.with_context(sg.describe() + " failing; records are durable but not yet signed");
+        }
+      }
       return ok_status();
     };
     h.checkpoint = [st](const std::string& name) -> Result<std::string> {
@@ -704,6 +799,11 @@ int main(int argc, char** argv) {
       if (cp.body.empty()) return not_found("stream '" + name + "' has no signed checkpoint yet");
       return engine::format_anchor(cp.body, cp.signature);
     };
+    // The read API and admin actions: refused (403) until access control is
+    // connected to authorize.
+    ingest::ReadApiOptions ro;
+    ro.policies = cfg.retention.policies;
+    ingest::add_read_api(h, *st, ro);
     auto a = ingest::AdminHttp::start(cfg.http, h);
     if (!a.ok()) {
       log_line("<3>logseald: " + a.status().to_string());
@@ -724,8 +824,8 @@ int main(int argc, char** argv) {
              "(streams " + http_specs[i].events_stream + "," + http_specs[i].k8s_stream + ")";
   }
   if (admin) where += " http=" + admin->bound_address();
-  log_line("<5>logseald: ready, data " + cfg.data_dir + ", signer " +
-           hsm::signer_kind_name(st->signer().kind()) + ";" + where);
+  log_line("<5>logseald: ready, data " + cfg.data_dir + ", signer " + hsm::signer_kind_name(st->signer().kind()) + ";" +
+           where);
   ingest::sd_notify_text("READY=1\nSTATUS=listening:" + where);
 
   // The watchdog: systemd restarts the service when WATCHDOG=1 stops coming for

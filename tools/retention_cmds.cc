@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/audit.h"
 #include "engine/export.h"
+#include "engine/key_rotation.h"
 #include "engine/retention.h"
 #include "engine/store.h"
 #include "hsm/public_key.h"
@@ -33,7 +35,26 @@ Result<std::unique_ptr<engine::Store>> open_store(const RetentionArgs& a) {
   }
   auto signer = hsm::open_signer(a.signer);
   if (!signer.ok()) return signer.status();
-  return engine::Store::open(env, a.data_dir, std::move(signer).value(), engine::StoreOptions{});
+  // The command's `_audit` record is sealed with the key `_audit` is signed by:
+  // --audit-signer when the stream has a key of its own, else --signer. Checked
+  // before anything is written, so `_audit` never changes key by accident.
+  std::shared_ptr<hsm::Signer> audit_signer;
+  if (!a.audit_signer.empty()) {
+    auto s = hsm::open_signer(a.audit_signer);
+    if (!s.ok()) return s.status().with_context("--audit-signer");
+    audit_signer = std::move(s).value();
+  }
+  const Hash32 audit_key = audit_signer ? audit_signer->key_id() : signer.value()->key_id();
+  Status k = engine::check_stream_key(env, a.data_dir, engine::kAuditStream, audit_key);
+  if (!k.ok()) {
+    return k.with_context(audit_signer ? "--audit-signer"
+                                       : "the _audit record of this command (give --audit-signer with the key of "
+                                         "_audit when the stream has a key of its own)");
+  }
+  LS_ASSIGN_OR_RETURN(std::unique_ptr<engine::Store> store,
+                      engine::Store::open(env, a.data_dir, std::move(signer).value(), engine::StoreOptions{}));
+  if (audit_signer) LS_RETURN_IF_ERROR(store->set_stream_signer(engine::kAuditStream, audit_signer));
+  return store;
 }
 
 }  // namespace
@@ -53,6 +74,8 @@ CLI::App* add_prune_command(CLI::App& app, RetentionArgs& a) {
   c->add_flag("--legal-hold", a.legal_hold, "the stream is held by configuration: refuse");
   c->add_option("--pubkey", a.pubkeys, "verify with these public keys first (default: the signer's key)");
   c->add_option("--note", a.note, "who and why, sealed into the prune record");
+  c->add_option("--audit-signer", a.audit_signer,
+                "the key of _audit when it is not the stream's (a stream with a signer of its own)");
   return c;
 }
 
@@ -66,6 +89,8 @@ CLI::App* add_hold_command(CLI::App& app, RetentionArgs& a) {
   auto* off = c->add_flag("--off", a.off, "lift the hold");
   on->excludes(off);
   c->add_option("--note", a.note, "who and why (case number), sealed into the record");
+  c->add_option("--audit-signer", a.audit_signer,
+                "the key of _audit when it is not the stream's (a stream with a signer of its own)");
   return c;
 }
 

@@ -13,6 +13,7 @@ struct RetentionArgs {
   std::string stream;
   std::string signer;
   std::string tcti;
+  std::string audit_signer;          // the key of `_audit` when it is not --signer's
   std::vector<std::string> pubkeys;  // prune: verify with these (default: the signer's key)
   std::string note;
   // prune
