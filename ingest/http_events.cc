@@ -321,8 +321,9 @@ struct HttpEventServer::Loop {
                            : !auth.empty()       ? std::string("unknown or malformed bearer token")
                                                  : std::string();
       opt.refusals->refuse(name, nullptr, host_text(sa), stream, RefusalReason::kUnknownIdentity, "request", detail);
-      return reject(c, 401, credential ? "the credential presented identifies no one"
-                                       : "no identity: send Authorization: Bearer TOKEN or a client certificate");
+      return reject(c, 401,
+                    credential ? "the credential presented identifies no one"
+                               : "no identity: send Authorization: Bearer TOKEN or a client certificate");
     }
     if (!policy.allowed(who, stream, Action::kIngest)) {
       opt.refusals->refuse(name, who, host_text(sa), stream, RefusalReason::kNotAllowed, "request");

@@ -5,8 +5,8 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/mman.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -157,7 +157,7 @@ struct SyslogServer::Worker {
     struct Pending {
       enum class Kind { kOk, kError, kClose, kRefused } kind;
       uint64_t txnr;
-      uint64_t index;                  // kOk: answered once stream->durable_size() > index
+      uint64_t index;                    // kOk: answered once stream->durable_size() > index
       engine::Stream* stream = nullptr;  // kOk: the stream the record went to
     };
     std::deque<Pending> pending;
@@ -484,8 +484,8 @@ struct SyslogServer::Worker {
     if (c.who != nullptr || !access->enforcing()) return;
     c.refused = true;
     access->refuse_connection(c.listener, sa, c.tls->peer_subject(), streams[c.listener]->name());
-    server->log("<4>" + c.source + ": closing: " +
-                (peer.subject.empty() && peer.sans.empty() ? "its address" : "its certificate") +
+    server->log("<4>" + c.source +
+                ": closing: " + (peer.subject.empty() && peer.sans.empty() ? "its address" : "its certificate") +
                 " identifies no one ([[identity]])");
     c.tls->shutdown();
     move_tls_output(c);
@@ -625,7 +625,8 @@ struct SyslogServer::Worker {
         if (!more && (c.closing || server->stop_.load())) finish_conn(id);
         return;
       }
-      Status st = c.framer.feed(data, [&](std::string_view msg, bool truncated) { deliver_from(c, msg, truncated, now); });
+      Status st =
+          c.framer.feed(data, [&](std::string_view msg, bool truncated) { deliver_from(c, msg, truncated, now); });
       if (has_buf) recycle(bid);
       if (c.refused) start_send(id, c);
       if (!st.ok()) {
@@ -874,8 +875,9 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
       if (a.log_line_prefix != opt.log_line_prefix || a.app_names != opt.app_names ||
           a.sequence_numbers != opt.sequence_numbers || a.split_messages != opt.split_messages ||
           a.flush_ms != opt.flush_ms) {
-        return invalid_argument("listeners of stream " + stream.name() +
-                                " disagree on their PostgreSQL options (pg_*): one reassembly per stream needs one setting");
+        return invalid_argument(
+            "listeners of stream " + stream.name() +
+            " disagree on their PostgreSQL options (pg_*): one reassembly per stream needs one setting");
       }
     }
     return it->second.get();

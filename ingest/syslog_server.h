@@ -38,7 +38,7 @@ struct ListenerSpec {
   // never shuts it down, because systemd holds the same socket for the next start.
   // The caller keeps ownership of this descriptor.
   int fd = -1;
-  std::string stream;   // stream the records go to (unless a [[route]] says otherwise)
+  std::string stream;  // stream the records go to (unless a [[route]] says otherwise)
   // The listener's name, as [[route]] rules and logseal_refused_total name it
   // (logseald: `name` of its TOML table, else the default stream name).
   std::string name;

@@ -11,6 +11,7 @@
 // make progress (or have nothing to do), so a hung writer gets the service restarted.
 #include <signal.h>
 #include <sys/socket.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -21,13 +22,11 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <set>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
-#include <toml++/toml.h>
-
-#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -623,9 +622,9 @@ int main(int argc, char** argv) {
     }
     http_specs.push_back(spec.value());
   }
-  for (auto& [kind, texts] : {std::pair{ingest::ListenerSpec::Kind::kSyslogTcp, &tcp},
-                              std::pair{ingest::ListenerSpec::Kind::kSyslogUdp, &udp},
-                              std::pair{ingest::ListenerSpec::Kind::kRelp, &relp}}) {
+  for (auto& [kind, texts] :
+       {std::pair{ingest::ListenerSpec::Kind::kSyslogTcp, &tcp},
+        std::pair{ingest::ListenerSpec::Kind::kSyslogUdp, &udp}, std::pair{ingest::ListenerSpec::Kind::kRelp, &relp}}) {
     for (auto& text : *texts) {
       auto spec = listener_from_flag(kind, text);
       if (!spec.ok()) {
@@ -698,8 +697,9 @@ int main(int argc, char** argv) {
     }
   }
   if (!access.enabled()) {
-    log_line("<4>logseald: access control is off: no [[identity]] in the configuration, so every sender may write "
-             "to every stream (README \"Roles and retention\")");
+    log_line(
+        "<4>logseald: access control is off: no [[identity]] in the configuration, so every sender may write "
+        "to every stream (README \"Roles and retention\")");
   } else {
     log_line("<6>logseald: access control is on: " + std::to_string(access.identities().size()) + " identities, " +
              std::to_string(access.roles().size()) + " roles; senders that match no identity are refused");
