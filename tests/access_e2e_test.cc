@@ -228,9 +228,9 @@ std::string adapt_example(std::string text, const std::map<std::string, std::str
 
 TEST_F(AccessE2E, TableOfCredentialsTransportsAndStreams) {
   TlsFiles tls = make_tls_files(tmp_->sub("tls"));
-  ClientCert prod = issue_client_cert(tls, "prod", "/CN=pg-prod/O=Example", "DNS:pg-prod.example.org");
-  ClientCert staging = issue_client_cert(tls, "staging", "/CN=pg-staging/O=Example", "DNS:staging.example.org");
-  ClientCert stranger = issue_client_cert(tls, "stranger", "/CN=stranger/O=Elsewhere", "DNS:stranger.example.org");
+  ClientCert prod = issue_client_cert(tls, "prod", "/O=Example/CN=pg-prod", "DNS:pg-prod.example.org");
+  ClientCert staging = issue_client_cert(tls, "staging", "/O=Example/CN=pg-staging", "DNS:staging.example.org");
+  ClientCert stranger = issue_client_cert(tls, "stranger", "/O=Elsewhere/CN=stranger", "DNS:stranger.example.org");
   const std::string sender_token = "sender-token-0123456789abcdef";
   const std::string auditor_token = "auditor-token-0123456789abcdef";
   RunResult h1 = run({logseal_path(), "token", "hash"}, 10s, sender_token + "\n");
@@ -377,7 +377,9 @@ TEST_F(AccessE2E, TableOfCredentialsTransportsAndStreams) {
       case Via::kUdp:
         listener = "udp";
         ASSERT_TRUE(send_udp_from(r.from, d.port("udp-in"), msg));
-        if (!r.stream.empty()) EXPECT_TRUE(d.wait_records(r.stream, expected_count[r.stream] + 1)) << d.log();
+        if (!r.stream.empty()) {
+          EXPECT_TRUE(d.wait_records(r.stream, expected_count[r.stream] + 1)) << d.log();
+        }
         target = r.stream.empty() ? (r.app == "postgres" ? "db-prod" : "udp-in") : r.stream;
         break;
       case Via::kHttpEvents:
@@ -389,7 +391,9 @@ TEST_F(AccessE2E, TableOfCredentialsTransportsAndStreams) {
         int code = http_post_from(r.from, http_events, k8s ? "/v1/k8s-audit" : "/v1/events", body, r.token, &response);
         int want = r.stream.empty() ? (r.refused_reason == "not-allowed" ? 403 : 401) : 200;
         EXPECT_EQ(code, want) << response;
-        if (want == 401) EXPECT_NE(response.find("WWW-Authenticate: Bearer"), std::string::npos) << response;
+        if (want == 401) {
+          EXPECT_NE(response.find("WWW-Authenticate: Bearer"), std::string::npos) << response;
+        }
         target = r.stream.empty() ? (k8s ? "k8s" : "events") : r.stream;
         break;
       }
@@ -533,8 +537,8 @@ TEST_F(AccessE2E, ExampleConfigOfTheReadmeWorks) {
   std::string example = read_file(std::string(LOGSEAL_SOURCE_DIR) + "/docs/examples/roles.toml");
   ASSERT_FALSE(example.empty());
   TlsFiles tls = make_tls_files(tmp_->sub("tls"));
-  ClientCert prod = issue_client_cert(tls, "prod", "/CN=pg-prod/O=Example", "DNS:pg-prod.example.org");
-  ClientCert staging = issue_client_cert(tls, "staging", "/CN=pg-staging/O=Example", "DNS:pg-staging.example.org");
+  ClientCert prod = issue_client_cert(tls, "prod", "/O=Example/CN=pg-prod", "DNS:pg-prod.example.org");
+  ClientCert staging = issue_client_cert(tls, "staging", "/O=Example/CN=pg-staging", "DNS:pg-staging.example.org");
   const std::string k8s_token = "k8s-token-for-the-example", auditor_token = "auditor-token-for-the-example";
   std::string conf = tmp_->sub("roles.toml");
   ASSERT_TRUE(write_file(
@@ -575,7 +579,7 @@ TEST_F(AccessE2E, ExampleConfigOfTheReadmeWorks) {
     Client c(d.port("syslog"), "127.0.0.1", &staging, true);
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE(c.send(octet_frame(msg5424("postgres", "staging statement"))));
-    EXPECT_TRUE(d.wait_records("db-staging", 1));
+    EXPECT_TRUE(d.wait_records("db-staging", 1)) << d.log();
   }
   {
     Client c(d.port("network"), "127.0.0.1", nullptr, false);  // not in 10.20.0.0/16
