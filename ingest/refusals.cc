@@ -78,6 +78,7 @@ void RefusalLog::refuse(std::string_view listener, const Identity* who, std::str
   key.reserve(listener.size() + who_text.size() + stream.size() + 8);
   key.append(listener).append(1, '\x1f').append(who != nullptr ? "i:" : "s:").append(who_text);
   key.append(1, '\x1f').append(stream).append(1, '\x1f').append(refusal_reason_name(reason));
+  key.append(1, '\x1f').append(what);
   std::string log_line;
   Aggregate to_write;
   uint64_t write_count = 0;
@@ -91,7 +92,8 @@ void RefusalLog::refuse(std::string_view listener, const Identity* who, std::str
         // Bounded: a flood from ever new sources is counted under one key.
         who = nullptr;
         who_text = "(other)";
-        key = std::string(listener) + "\x1fs:(other)\x1f" + std::string(stream) + "\x1f" + refusal_reason_name(reason);
+        key = std::string(listener) + "\x1fs:(other)\x1f" + std::string(stream) + "\x1f" + refusal_reason_name(reason) +
+              "\x1f" + std::string(what);
         it = aggregates_.find(key);
       }
       if (it == aggregates_.end()) {

@@ -3,8 +3,9 @@
 //  - log lines: the first refusal per (listener, reason) at once, then one line a
 //    minute with the count of that minute;
 //  - `_audit` records (engine/audit.h, action "access-refused"): the first refusal
-//    per (listener, identity or source address, stream, reason) at once, then at
-//    most one record per second per key carrying the count since the last one.
+//    per (listener, identity or source address, stream, reason, what) at once,
+//    then at most one record per second per key carrying the count since the last
+//    one (detail is the first refusal's).
 //    Members: listener, identity or source, stream, reason, what (record,
 //    connection or request), count, and detail (e.g. the certificate subject of an
 //    unknown sender) when there is one.
