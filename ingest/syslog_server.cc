@@ -897,23 +897,6 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
   for (size_t l = 0; l < s->specs_.size(); ++l) {
     if (s->specs_[l].kind == ListenerSpec::Kind::kRelp) relp_streams.push_back(streams[l]);
   }
-  if (options.access != nullptr && (options.access->enabled() || !options.access->routes().empty())) {
-    std::vector<std::string> names;
-    for (const ListenerSpec& spec : s->specs_) names.push_back(spec.name.empty() ? spec.stream : spec.name);
-    s->access_ = std::make_unique<SyslogAccess>(options.access, options.refusals, names);
-    for (size_t l = 0; l < s->specs_.size(); ++l) {
-      const ListenerSpec& spec = s->specs_[l];
-      for (const std::string& name : s->access_->route_streams(l)) {
-        LS_ASSIGN_OR_RETURN(engine::Stream * st, store.stream(name));
-        RouteTarget t{st, nullptr};
-        if (spec.pg.enabled) {
-          LS_ASSIGN_OR_RETURN(t.pg, pg_of(*st, spec.pg));
-        }
-        s->access_->set_target(l, name, t);
-        if (spec.kind == ListenerSpec::Kind::kRelp) relp_streams.push_back(st);
-      }
-    }
-  }
   for (unsigned t = 0; t < options.threads; ++t) {
     auto w = std::make_unique<Worker>();
     w->server = s.get();
@@ -921,7 +904,6 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
     w->streams = streams;
     w->pg = pg;
     w->flushes_pg = t == 0;
-    w->access = s->access_.get();
     LS_RETURN_IF_ERROR(w->setup());
     for (size_t l = 0; l < s->specs_.size(); ++l) {
       // The first thread binds the address as given (port 0 gets resolved); the
@@ -937,6 +919,10 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
       if (t == 0) {
         s->bound_.push_back(bound_address_of(fd));
         s->metrics_[l]->name = std::string(listener_kind_name(s->specs_[l].kind)) + " " + s->bound_[l];
+        if (s->specs_[l].name.empty()) {
+          s->specs_[l].name = std::string(listener_kind_name(s->specs_[l].kind)) + (s->specs_[l].tls ? "-tls-" : "-") +
+                              s->bound_[l].substr(s->bound_[l].rfind(':') + 1);
+        }
       }
       if (s->specs_[l].kind == ListenerSpec::Kind::kSyslogUdp) {
         auto u = std::make_unique<Worker::Udp>();
@@ -947,6 +933,25 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
       }
     }
     s->workers_.push_back(std::move(w));
+  }
+  // Access control and routing, once the listeners' names are known (bound ports).
+  if (options.access != nullptr && (options.access->enabled() || !options.access->routes().empty())) {
+    std::vector<std::string> names;
+    for (const ListenerSpec& spec : s->specs_) names.push_back(spec.name);
+    s->access_ = std::make_unique<SyslogAccess>(options.access, options.refusals, names);
+    for (size_t l = 0; l < s->specs_.size(); ++l) {
+      const ListenerSpec& spec = s->specs_[l];
+      for (const std::string& name : s->access_->route_streams(l)) {
+        LS_ASSIGN_OR_RETURN(engine::Stream * st, store.stream(name));
+        RouteTarget t{st, nullptr};
+        if (spec.pg.enabled) {
+          LS_ASSIGN_OR_RETURN(t.pg, pg_of(*st, spec.pg));
+        }
+        s->access_->set_target(l, name, t);
+        if (spec.kind == ListenerSpec::Kind::kRelp) relp_streams.push_back(st);
+      }
+    }
+    for (auto& w : s->workers_) w->access = s->access_.get();
   }
   // RELP acks wait for durability: the stream's writer wakes every ingest thread
   // after each durable batch (one eventfd write per worker per batch).

@@ -39,8 +39,8 @@ struct ListenerSpec {
   // The caller keeps ownership of this descriptor.
   int fd = -1;
   std::string stream;  // stream the records go to (unless a [[route]] says otherwise)
-  // The listener's name, as [[route]] rules and logseal_refused_total name it
-  // (logseald: `name` of its TOML table, else the default stream name).
+  // The listener's name, as [[route]] rules and logseal_refused_total name it;
+  // "" : KIND[-tls]-PORT with the bound port (e.g. "syslog-tcp-tls-6514").
   std::string name;
   // TCP and RELP only: when set, connections speak TLS (RFC 5425 for syslog); the
   // verified client identity (certificate subject and SANs) goes into each

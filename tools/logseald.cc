@@ -80,9 +80,9 @@ void log_line(const std::string& s) {
   std::fflush(stderr);
 }
 
-// "ADDR[,stream=NAME][,name=NAME]". The default stream and the default listener
-// name (what [[route]] rules and logseal_refused_total call it) are both
-// KIND[-tls]-PORT, e.g. "syslog-tcp-5514", "relp-tls-2514".
+// "ADDR[,stream=NAME][,name=NAME]". The default stream is KIND[-tls]-PORT, e.g.
+// "syslog-tcp-5514", "relp-tls-2514"; so is the default listener name (what
+// [[route]] rules and logseal_refused_total call it), set by the server once bound.
 Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind, const std::string& text,
                                                 bool tls = false) {
   ingest::ListenerSpec spec;
@@ -103,9 +103,7 @@ Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind,
   }
   spec.address = addr;
   std::string port = addr.substr(addr.rfind(':') + 1);
-  std::string default_name = std::string(ingest::listener_kind_name(kind)) + (tls ? "-tls-" : "-") + port;
-  if (spec.stream.empty()) spec.stream = default_name;
-  if (spec.name.empty()) spec.name = default_name;
+  if (spec.stream.empty()) spec.stream = std::string(ingest::listener_kind_name(kind)) + (tls ? "-tls-" : "-") + port;
   return spec;
 }
 
@@ -365,29 +363,37 @@ Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Con
   return ok_status();
 }
 
-// Listener names are what [[route]] rules and logseal_refused_total use: each
-// must name one listener (several sockets of one listener, e.g. IPv4 and IPv6
-// passed by systemd, share it), and a rule's listener must be a syslog listener.
-Status check_listener_names(std::vector<ingest::ListenerSpec>& listeners, std::vector<ingest::HttpListenerSpec>& http,
-                            const ingest::AccessPolicy& access) {
-  std::map<std::string, std::string> seen;  // name -> what it names
-  for (ingest::ListenerSpec& l : listeners) {
-    std::string what = std::string(ingest::listener_kind_name(l.kind)) + (l.tls ? "-tls" : "") + " stream " + l.stream;
-    auto [it, fresh] = seen.emplace(l.name, what);
+// Listener names are what [[route]] rules and logseal_refused_total use. A name
+// given (name = / ,name=) must name one listener; a listener without one is
+// called KIND[-tls]-PORT by its server once bound (so port 0 listeners get
+// their real port), and such defaults may coincide (several sockets of one
+// listener, e.g. IPv4 and IPv6 passed by systemd). A rule's listener must be a
+// syslog listener's given or default name.
+Status check_listener_names(const std::vector<ingest::ListenerSpec>& listeners,
+                            const std::vector<ingest::HttpListenerSpec>& http, const ingest::AccessPolicy& access) {
+  // name -> what it names; a listener on several sockets (systemd) appears once per socket.
+  std::map<std::string, std::string> explicit_names;
+  auto claim = [&](const std::string& name, const std::string& what) -> Status {
+    auto [it, fresh] = explicit_names.emplace(name, what);
     if (!fresh && it->second != what) {
-      return invalid_argument("two listeners are named '" + l.name + "' (" + it->second + ", " + what +
+      return invalid_argument("two listeners are named '" + name + "' (" + it->second + ", " + what +
                               "): give one another name (name = \"...\" in its [[listener]] table)");
     }
-  }
+    return ok_status();
+  };
   std::set<std::string> syslog_names;
-  for (auto& [name, what] : seen) syslog_names.insert(name);
-  for (ingest::HttpListenerSpec& h : http) {
-    if (h.name.empty()) h.name = std::string(h.tls ? "https-" : "http-") + port_of(h.address);
-    auto [it, fresh] = seen.emplace(h.name, "http");
-    if (!fresh) {
-      return invalid_argument("two listeners are named '" + h.name +
-                              "': give one another name (name = \"...\" in its [[listener]] table)");
+  for (const ingest::ListenerSpec& l : listeners) {
+    if (!l.name.empty()) {
+      LS_RETURN_IF_ERROR(claim(
+          l.name, std::string(ingest::listener_kind_name(l.kind)) + (l.tls ? "-tls" : "") + " stream " + l.stream));
+      syslog_names.insert(l.name);
+    } else {
+      syslog_names.insert(std::string(ingest::listener_kind_name(l.kind)) + (l.tls ? "-tls-" : "-") +
+                          port_of(l.address));
     }
+  }
+  for (const ingest::HttpListenerSpec& h : http) {
+    if (!h.name.empty()) LS_RETURN_IF_ERROR(claim(h.name, "http " + h.address));
   }
   for (size_t i = 0; i < access.routes().size(); ++i) {
     const std::string& l = access.routes()[i].listener;
