@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -133,6 +134,11 @@ struct SyslogServer::Worker {
     std::vector<char> data;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))];
     uint32_t last_drops = 0;
+    // Access control: the identity of the last datagram's source address, so a
+    // steady sender is looked up once, not per datagram (the policy never changes).
+    std::array<uint8_t, 16> who_address{};
+    const Identity* who = nullptr;
+    bool who_known = false;
   };
   std::vector<std::unique_ptr<Udp>> udp;  // per listener (null for TCP)
 
@@ -703,7 +709,13 @@ struct SyslogServer::Worker {
         deliver(l, msg, truncated, source, unix_now_ns());
       } else if (!msg.empty()) {
         const sockaddr* sa = reinterpret_cast<const sockaddr*>(&u.peer);
-        Sender sender{access->identify(nullptr, sa), sa};
+        std::array<uint8_t, 16> a{};
+        if (!address_bytes(sa, a) || !u.who_known || a != u.who_address) {
+          u.who = access->identify(nullptr, sa);
+          u.who_address = a;
+          u.who_known = true;
+        }
+        Sender sender{u.who, sa};
         deliver(l, msg, truncated, source, unix_now_ns(), &sender);
       }
     } else if (cqe->res != -ECANCELED) {
