@@ -300,7 +300,7 @@ TEST_F(AccessE2E, TableOfCredentialsTransportsAndStreams) {
   ASSERT_TRUE(std::regex_search(ready, m, hre)) << ready;
   const uint16_t http_events = static_cast<uint16_t>(std::stoi(m[1].str()));
 
-  enum class Via { kTls, kRelpTls, kRelp, kUdp, kHttpEvents, kHttpK8s };
+  enum class Via { kTls, kRelpTls, kRelp, kUdp, kLogger, kHttpEvents, kHttpK8s };
   struct Row {
     std::string what;
     Via via;
@@ -328,6 +328,9 @@ TEST_F(AccessE2E, TableOfCredentialsTransportsAndStreams) {
       {"loopback range over RELP", Via::kRelp, nullptr, L, "", "web", "relp-in", ""},
       {"no credential over RELP", Via::kRelp, nullptr, elsewhere, "", "web", "", "unknown-identity"},
       {"loopback range over UDP", Via::kUdp, nullptr, L, "", "web", "udp-in", ""},
+      {"logger(1) over UDP from the loopback range", Via::kLogger, nullptr, L, "", "web", "udp-in", ""},
+      {"logger(1) as postgres: routed into a stream the range may not write", Via::kLogger, nullptr, L, "", "postgres",
+       "", "not-allowed"},
       {"loopback range routed into a stream it may not write", Via::kUdp, nullptr, L, "", "postgres", "",
        "not-allowed"},
       {"no credential over UDP", Via::kUdp, nullptr, elsewhere, "", "web", "", "unknown-identity"},
@@ -379,8 +382,17 @@ TEST_F(AccessE2E, TableOfCredentialsTransportsAndStreams) {
         break;
       }
       case Via::kUdp:
+      case Via::kLogger:
         listener = "udp";
-        ASSERT_TRUE(send_udp_from(r.from, d.port("udp-in"), msg));
+        if (r.via == Via::kUdp) {
+          ASSERT_TRUE(send_udp_from(r.from, d.port("udp-in"), msg));
+        } else {
+          std::string logger = find_program("logger");
+          if (logger.empty()) continue;  // util-linux absent: the raw UDP rows cover the path
+          RunResult lr = run({logger, "-n", "127.0.0.1", "-P", std::to_string(d.port("udp-in")), "-d", "--rfc5424",
+                              "-t", r.app, marker});
+          ASSERT_EQ(lr.exit_code, 0) << describe(lr);
+        }
         if (!r.stream.empty()) {
           EXPECT_TRUE(d.wait_records(r.stream, expected_count[r.stream] + 1)) << d.log();
         }
