@@ -523,11 +523,11 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", cfg.data_dir, "data directory");
   app.add_option("--signer", cfg.signer, "soft:KEYFILE or tpm:KEYFILE");
   app.add_option("--tcti", cfg.tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
-  app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME]");
-  app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME]");
-  app.add_option("--relp", relp, "RELP (rsyslog omrelp), acknowledged once durable: ADDR[,stream=NAME]");
-  app.add_option("--syslog-tls", tls_tcp, "syslog over TLS (RFC 5425): ADDR[,stream=NAME]");
-  app.add_option("--relp-tls", tls_relp, "RELP over TLS: ADDR[,stream=NAME]");
+  app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--relp", relp, "RELP (rsyslog omrelp), acknowledged once durable: ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--syslog-tls", tls_tcp, "syslog over TLS (RFC 5425): ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--relp-tls", tls_relp, "RELP over TLS: ADDR[,stream=NAME][,name=NAME]");
   app.add_option("--tls-cert", cfg.tls.cert_file, "server certificate chain (PEM)");
   app.add_option("--tls-key", cfg.tls.key_file, "server private key (PEM, unencrypted)");
   app.add_option("--tls-ca", cfg.tls.ca_file, "CA bundle that client certificates must chain to (PEM)");
@@ -535,8 +535,9 @@ int main(int argc, char** argv) {
   app.add_option("--http", cfg.http, "admin HTTP: /metrics, /healthz, /v1/checkpoint (ADDR)");
   std::vector<std::string> http_ev, https_ev;
   size_t http_body_max = 0;
-  app.add_option("--http-events", http_ev,
-                 "JSON events over HTTP, POST /v1/events and /v1/k8s-audit: ADDR[,stream=NAME][,k8s-stream=NAME]");
+  app.add_option(
+      "--http-events", http_ev,
+      "JSON events over HTTP, POST /v1/events and /v1/k8s-audit: ADDR[,stream=NAME][,k8s-stream=NAME][,name=NAME]");
   app.add_option("--https-events", https_ev, "the same over HTTPS (--tls-* options): ADDR[,stream=..][,k8s-stream=..]");
   app.add_option("--http-body-bytes-max", http_body_max, "refuse larger HTTP event bodies with 413 (default 16 MiB)");
   unsigned threads = 0;
