@@ -21,6 +21,7 @@
 #include "engine/export.h"
 #include "ingest/json_events.h"
 #include "ingest/net_address.h"
+#include "ingest/syslog_access.h"
 
 namespace logseal::ingest {
 
@@ -113,7 +114,8 @@ struct HttpEventServer::Loop {
     bool identity_known = false;
     http_parser parser{};
     // The request being parsed.
-    std::string url, hfield, hvalue, content_type, content_encoding;
+    std::string url, hfield, hvalue, content_type, content_encoding, authorization;
+    sockaddr_storage peer{};  // for access control by source address
     bool in_value = false;
     bool expect_continue = false;
     size_t header_bytes = 0;
@@ -188,6 +190,7 @@ struct HttpEventServer::Loop {
     c.hvalue.clear();
     c.content_type.clear();
     c.content_encoding.clear();
+    c.authorization.clear();
     c.in_value = false;
     c.expect_continue = false;
     c.header_bytes = 0;
@@ -214,6 +217,7 @@ struct HttpEventServer::Loop {
   static void finish_header(Conn& c) {
     if (iequals(c.hfield, "content-type")) c.content_type = c.hvalue;
     if (iequals(c.hfield, "content-encoding")) c.content_encoding = c.hvalue;
+    if (iequals(c.hfield, "authorization")) c.authorization = c.hvalue;
     if (iequals(c.hfield, "expect") && iequals(c.hvalue, "100-continue")) c.expect_continue = true;
     c.hfield.clear();
     c.hvalue.clear();
@@ -247,6 +251,9 @@ struct HttpEventServer::Loop {
       return reject(c, 404, "no such endpoint (POST /v1/events or /v1/k8s-audit)");
     }
     if (p->method != HTTP_POST) return reject(c, 405, "only POST is allowed here");
+    if (l.opt.access != nullptr && l.opt.access->enabled()) {
+      if (int refused = l.check_access(c, path == "/v1/k8s-audit"); refused != 0) return refused;
+    }
     // The raw bytes sealed are the bytes of the JSON as sent; a compressed body
     // would be neither parseable nor what the sender meant to seal.
     if (!c.content_encoding.empty() && !iequals(c.content_encoding, "identity")) {
@@ -289,6 +296,42 @@ struct HttpEventServer::Loop {
     return 0;
   }
 
+  // Access control of one request: 0 when allowed, else reject()'s -1 (401/403).
+  int check_access(Conn& c, bool k8s) {
+    const AccessPolicy& policy = *opt.access;
+    const std::string& stream = streams[2 * c.listener + (k8s ? 1 : 0)]->name();
+    std::string_view token;
+    std::string_view auth = c.authorization;
+    if (auth.size() > 7 && iequals(auth.substr(0, 7), "bearer ")) {
+      token = auth.substr(7);
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    }
+    TlsPeer peer;
+    if (c.tls) peer = TlsPeer{c.tls->peer_subject(), std::span<const std::string>(c.tls->peer_sans())};
+    const sockaddr* sa = reinterpret_cast<const sockaddr*>(&c.peer);
+    bool credential = !auth.empty() || !peer.subject.empty() || !peer.sans.empty();
+    // An Authorization header that is not a bearer token is a credential too:
+    // it identifies no one rather than falling back to the source address.
+    bool other_auth = !auth.empty() && token.empty() && peer.subject.empty() && peer.sans.empty();
+    const Identity* who = other_auth ? nullptr : policy.identify(c.tls ? &peer : nullptr, token, sa);
+    const std::string& name = server->specs_[c.listener].name;
+    if (who == nullptr) {
+      std::string detail = !peer.subject.empty() ? std::string(peer.subject)
+                           : !auth.empty()       ? std::string("unknown or malformed bearer token")
+                                                 : std::string();
+      opt.refusals->refuse(name, nullptr, host_text(sa), stream, RefusalReason::kUnknownIdentity, "request", detail);
+      return reject(c, 401,
+                    credential ? "the credential presented identifies no one"
+                               : "no identity: send Authorization: Bearer TOKEN or a client certificate");
+    }
+    if (!policy.allowed(who, stream, Action::kIngest)) {
+      opt.refusals->refuse(name, who, host_text(sa), stream, RefusalReason::kNotAllowed, "request");
+      return reject(c, 403, "identity " + who->name + " may not ingest into stream " + stream);
+    }
+    return 0;
+  }
+
   void release_body(Conn& c) {
     buffered_bytes -= c.body.size();
     c.body.clear();
@@ -317,6 +360,7 @@ struct HttpEventServer::Loop {
                     "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     if (retry_after) r += "Retry-After: 1\r\n";
     if (status == 405) r += "Allow: POST\r\n";
+    if (status == 401) r += "WWW-Authenticate: Bearer\r\n";
     if (!keep_alive) r += "Connection: close\r\n";
     r += "\r\n";
     r += body;
@@ -447,7 +491,8 @@ struct HttpEventServer::Loop {
         bool retry = status == 503;
         release_body(c);
         c.in.clear();
-        log("<5>" + c.source + ": " + std::to_string(status) + ": " + why);
+        // Access refusals are logged (rate-limited) by the RefusalLog.
+        if (status != 401 && status != 403) log("<5>" + c.source + ": " + std::to_string(status) + ": " + why);
         // The rest of the stream cannot be framed any more: answer and close.
         respond(c, status, error_body(why), false, retry);
         c.reject = 0;
@@ -597,6 +642,7 @@ struct HttpEventServer::Loop {
       c->listener = l;
       bool https = server->specs_[l].tls != nullptr;
       c->source = (https ? "https:" : "http:") + address_text(reinterpret_cast<sockaddr*>(&peer));
+      c->peer = peer;
       if (https) c->tls = std::make_unique<TlsSession>(server->specs_[l].tls);
       http_parser_init(&c->parser, HTTP_REQUEST);
       c->parser.data = c.get();
@@ -742,6 +788,9 @@ Result<std::unique_ptr<HttpEventServer>> HttpEventServer::start(std::vector<Http
     // accept_all() takes connections until EAGAIN: the loop must never block there.
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     s->bound_.push_back(bound_address_of(fd));
+    if (s->specs_[l].name.empty()) {
+      s->specs_[l].name = std::string(spec.tls ? "https-" : "http-") + s->bound_[l].substr(s->bound_[l].rfind(':') + 1);
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kListenerTag | l;

@@ -15,6 +15,8 @@
 //        body when it is known), or one event over the record limit
 //   415  a Content-Encoding other than identity (gzip bodies are refused, not sealed)
 //   431  request headers over header_bytes_max
+//   401 / 403  access control (HttpServerOptions::access): no known identity /
+//        not allowed into the stream; decided from the headers, body not read
 //   503 + Retry-After  overload: requests_in_flight_max requests already wait for
 //        durability, buffered bodies over buffered_bytes_max, the stream's queue
 //        is full, or the stream stopped. Nothing of such a request was appended,
@@ -41,7 +43,9 @@
 
 #include "base/status.h"
 #include "engine/store.h"
+#include "ingest/access.h"
 #include "ingest/metrics.h"
+#include "ingest/refusals.h"
 #include "ingest/tls.h"
 
 namespace logseal::ingest {
@@ -51,6 +55,9 @@ struct HttpListenerSpec {
   std::string events_stream = "events";  // POST /v1/events
   std::string k8s_stream = "k8s-audit";  // POST /v1/k8s-audit
   std::shared_ptr<TlsContext> tls;       // HTTPS when set
+  // The listener's name in logseal_refused_total and _audit records
+  // (logseald: `name` of its TOML table, else "http-PORT" / "https-PORT").
+  std::string name;
 };
 
 struct HttpServerOptions {
@@ -62,6 +69,15 @@ struct HttpServerOptions {
   size_t buffered_bytes_max = 256u << 20;  // request bodies held across connections
   unsigned idle_timeout_s = 120;
   unsigned durable_timeout_ms = 30000;
+  // Access control (ingest/access.h); null or not enabled(): every request is
+  // accepted as before. When enabled, a request is identified by its client
+  // certificate, else its "Authorization: Bearer TOKEN", else its source address,
+  // before its body is read: 401 (with WWW-Authenticate: Bearer) when that
+  // identifies no one, 403 when the identity may not ingest into the endpoint's
+  // stream; the connection is closed and nothing of the request is sealed.
+  // refusals must be set when access->enabled(). Both outlive the server.
+  const AccessPolicy* access = nullptr;
+  RefusalLog* refusals = nullptr;
 };
 
 class HttpEventServer {

@@ -125,4 +125,45 @@ void add_read_api(AdminHandlers& h, engine::Store& store, ReadApiOptions options
   };
 }
 
+std::function<ApiDecision(const ApiCaller&, const std::string& stream, ApiAction)> api_authorizer(
+    const AccessPolicy& policy) {
+  return [&policy](const ApiCaller& caller, const std::string& stream, ApiAction action) {
+    ApiDecision d;
+    if (caller.bearer_token.empty()) {
+      d.status = 401;
+      d.why = "a bearer token is required (Authorization: Bearer TOKEN)";
+      return d;
+    }
+    const Identity* id = policy.identify_token(caller.bearer_token);
+    if (id == nullptr) {
+      d.status = 401;
+      d.why = "unknown token";
+      return d;
+    }
+    d.identity = id->name;
+    Action a = Action::kRead;
+    switch (action) {
+      case ApiAction::kRead:
+        a = Action::kRead;
+        break;
+      case ApiAction::kVerify:
+        a = Action::kVerify;
+        break;
+      case ApiAction::kCheckpoint:
+        a = Action::kCheckpoint;
+        break;
+      case ApiAction::kAdmin:
+        a = Action::kAdmin;
+        break;
+    }
+    if (!policy.allowed(id, stream, a)) {
+      d.status = 403;
+      d.why = std::string("identity '") + id->name + "' may not " + action_name(a) + " stream '" + stream + "'";
+      return d;
+    }
+    d.status = 200;
+    return d;
+  };
+}
+
 }  // namespace logseal::ingest

@@ -3,7 +3,7 @@
 // way `logseal export` and `logseal prove` read it; legal hold through
 // engine/retention's set_legal_hold; roll through Stream::request_roll; audit
 // records through engine/audit.h. Access control is not here: the caller sets
-// AdminHandlers::authorize.
+// AdminHandlers::authorize, e.g. to api_authorizer(policy).
 #pragma once
 
 #include <map>
@@ -11,6 +11,7 @@
 
 #include "engine/retention.h"
 #include "engine/store.h"
+#include "ingest/access.h"
 #include "ingest/admin_http.h"
 
 namespace logseal::ingest {
@@ -24,5 +25,13 @@ struct ReadApiOptions {
 // Fills stream_names, stream_json, records, proof, hold, roll and audit of h.
 // The store must outlive every AdminHttp started with h.
 void add_read_api(AdminHandlers& h, engine::Store& store, ReadApiOptions options);
+
+// AdminHandlers::authorize from the access policy ([[identity]]/[[role]]). The
+// API identifies callers by bearer token only (Authorization: Bearer): no token
+// or an unknown one is 401, a known identity without the action on the stream
+// is 403. A source address never identifies an API caller, so a sender's address
+// range cannot read. The policy must outlive the function and be enabled().
+std::function<ApiDecision(const ApiCaller&, const std::string& stream, ApiAction)> api_authorizer(
+    const AccessPolicy& policy);
 
 }  // namespace logseal::ingest

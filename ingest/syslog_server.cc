@@ -5,18 +5,20 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/mman.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <deque>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "ingest/framing.h"
@@ -111,6 +113,7 @@ struct SyslogServer::Worker {
   std::vector<engine::Stream*> streams;  // per listener
   std::vector<PgStreamIngest*> pg;       // per listener: the stream's PostgreSQL reassembly, or null
   bool flushes_pg = false;               // this thread runs the reassembly's flush timer
+  const SyslogAccess* access = nullptr;  // access control and routing, or null
   std::vector<int> fds;                  // per listener: listening TCP socket or UDP socket
   // Per listener: when accept ran out of descriptors or memory, the time (steady
   // clock ns) to re-arm it; 0 while armed. Re-arming at once would spin.
@@ -131,6 +134,11 @@ struct SyslogServer::Worker {
     std::vector<char> data;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))];
     uint32_t last_drops = 0;
+    // Access control: the identity of the last datagram's source address, so a
+    // steady sender is looked up once, not per datagram (the policy never changes).
+    std::array<uint8_t, 16> who_address{};
+    const Identity* who = nullptr;
+    bool who_known = false;
   };
   std::vector<std::unique_ptr<Udp>> udp;  // per listener (null for TCP)
 
@@ -145,12 +153,18 @@ struct SyslogServer::Worker {
     std::unique_ptr<TlsSession> tls;  // TLS listeners
     bool identity_known = false;      // the TLS handshake is done and source names the peer
     std::string plain;                // scratch: decrypted bytes of one recv
+    // Access control (SyslogServer::access_ set): the sender's identity once known
+    // and its address; refused: a TLS peer refused, nothing more of it is read.
+    const Identity* who = nullptr;
+    sockaddr_storage peer{};
+    bool refused = false;
     // RELP only.
     std::unique_ptr<RelpSession> relp;
     struct Pending {
-      enum class Kind { kOk, kError, kClose } kind;
+      enum class Kind { kOk, kError, kClose, kRefused } kind;
       uint64_t txnr;
-      uint64_t index;  // kOk: answered once durable_size() > index
+      uint64_t index;                    // kOk: answered once stream->durable_size() > index
+      engine::Stream* stream = nullptr;  // kOk: the stream the record went to
     };
     std::deque<Pending> pending;
     std::string out;      // responses not yet handed to the kernel
@@ -262,14 +276,15 @@ struct SyslogServer::Worker {
   // Answers, in command order, every pending RELP command that can be answered
   // now: an ok once its record is durable, errors and the close in their turn.
   void flush_relp(uint64_t id, Conn& c) {
-    uint64_t durable = streams[c.listener]->durable_size();
     std::string& reply = reply_scratch;
     reply.clear();
     while (!c.pending.empty()) {
       const Conn::Pending& p = c.pending.front();
       if (p.kind == Conn::Pending::Kind::kOk) {
-        if (p.index >= durable) break;
+        if (p.index >= p.stream->durable_size()) break;
         RelpSession::append_ok(p.txnr, reply);
+      } else if (p.kind == Conn::Pending::Kind::kRefused) {
+        RelpSession::append_error(p.txnr, 500, "refused by access control: not allowed to write to this stream", reply);
       } else if (p.kind == Conn::Pending::Kind::kError) {
         RelpSession::append_error(p.txnr, 500, "command not supported", reply);
       } else {
@@ -305,14 +320,19 @@ struct SyslogServer::Worker {
           break;
         }
         case RelpSession::Command::Kind::kSyslog: {
-          auto idx = deliver(l, cmd.data, cmd.truncated, c.source, now);
+          Sender sender{c.who, reinterpret_cast<const sockaddr*>(&c.peer)};
+          auto idx = deliver(l, cmd.data, cmd.truncated, c.source, now, &sender);
+          if (sender.refused) {
+            c.pending.push_back({Conn::Pending::Kind::kRefused, cmd.txnr, 0});
+            break;
+          }
           if (!idx) {
             // The stream stopped: close without an answer; omrelp resends it.
             c.pending.clear();
             c.close_after_send = true;
             return;
           }
-          c.pending.push_back({Conn::Pending::Kind::kOk, cmd.txnr, *idx});
+          c.pending.push_back({Conn::Pending::Kind::kOk, cmd.txnr, *idx, sender.stream});
           break;
         }
         case RelpSession::Command::Kind::kClose:
@@ -393,10 +413,30 @@ struct SyslogServer::Worker {
     io_uring_buf_ring_advance(br, 1);
   }
 
+  // Who sent a message, for access control and routing; deliver() says where it
+  // went (stream) or that it was refused.
+  struct Sender {
+    const Identity* who = nullptr;
+    const sockaddr* peer = nullptr;
+    bool refused = false;
+    engine::Stream* stream = nullptr;
+  };
+
   std::optional<uint64_t> deliver(size_t l, std::string_view msg, bool truncated, std::string_view source,
-                                  int64_t now_ns) {
+                                  int64_t now_ns, Sender* sender = nullptr) {
     ListenerMetrics& m = *server->metrics_[l];
     SyslogFields f = parse_syslog(msg);
+    RouteTarget to{streams[l], pg[l]};
+    if (access != nullptr && access->checks(l)) {
+      const RouteTarget* t = access->decide(l, to, sender != nullptr ? sender->who : nullptr,
+                                            sender != nullptr ? sender->peer : nullptr, f);
+      if (t == nullptr) {
+        if (sender != nullptr) sender->refused = true;
+        return std::nullopt;
+      }
+      to = *t;
+    }
+    if (sender != nullptr) sender->stream = to.stream;
     uint8_t view[format::kSyslogViewBytes];
     bool parsed = make_syslog_view(f, msg, view);
     format::RecordView r;
@@ -406,19 +446,56 @@ struct SyslogServer::Worker {
     r.source = source;
     if (parsed) r.fields = std::string_view(reinterpret_cast<const char*>(view), sizeof view);
     r.raw = msg;
-    auto idx = streams[l]->append(r);
+    auto idx = to.stream->append(r);
     if (!idx.ok()) {
       m.append_errors.fetch_add(1, std::memory_order_relaxed);
       return std::nullopt;
     }
     // After the append, so the fragment's index is known and below the index of
     // the entry record built from it.
-    if (pg[l] != nullptr && parsed && pg[l]->wants(f.app_name)) pg[l]->add(f, idx.value(), now_ns);
+    if (to.pg != nullptr && parsed && to.pg->wants(f.app_name)) to.pg->add(f, idx.value(), now_ns);
     m.messages.fetch_add(1, std::memory_order_relaxed);
     m.bytes.fetch_add(msg.size(), std::memory_order_relaxed);
     if (!parsed) m.unparsed.fetch_add(1, std::memory_order_relaxed);
     if (truncated) m.truncated.fetch_add(1, std::memory_order_relaxed);
     return idx.value();
+  }
+
+  // A message of a TCP or TLS syslog connection. A record refused on a TLS
+  // connection ends the connection: its sender is known by certificate and
+  // writes where it may not, so nothing more of it is read.
+  void deliver_from(Conn& c, std::string_view msg, bool truncated, int64_t now) {
+    if (c.refused) return;
+    if (access == nullptr) {
+      deliver(c.listener, msg, truncated, c.source, now);
+      return;
+    }
+    Sender sender{c.who, reinterpret_cast<const sockaddr*>(&c.peer)};
+    deliver(c.listener, msg, truncated, c.source, now, &sender);
+    if (sender.refused && c.tls) {
+      c.refused = true;
+      server->log("<4>" + c.source + ": closing: a record was refused by access control");
+      c.tls->shutdown();
+      move_tls_output(c);
+      c.close_after_send = true;
+    }
+  }
+
+  // After a TLS handshake: the peer's identity by its certificate, or by its
+  // address when it presented none. An unknown peer is refused and closed.
+  void admit_tls(Conn& c) {
+    TlsPeer peer{c.tls->peer_subject(), std::span<const std::string>(c.tls->peer_sans())};
+    const sockaddr* sa = reinterpret_cast<const sockaddr*>(&c.peer);
+    c.who = access->identify(&peer, sa);
+    if (c.who != nullptr || !access->enforcing()) return;
+    c.refused = true;
+    access->refuse_connection(c.listener, sa, c.tls->peer_subject(), streams[c.listener]->name());
+    server->log("<4>" + c.source +
+                ": closing: " + (peer.subject.empty() && peer.sans.empty() ? "its address" : "its certificate") +
+                " identifies no one ([[identity]])");
+    c.tls->shutdown();
+    move_tls_output(c);
+    c.close_after_send = true;
   }
 
   void close_conn(uint64_t id, const std::string& why) {
@@ -479,6 +556,10 @@ struct SyslogServer::Worker {
     auto c = std::make_unique<Conn>(l, "tcp:" + address_text(reinterpret_cast<sockaddr*>(&peer)), opt.message_bytes_max);
     c->fd = fd;
     c->last_active_ns = unix_now_ns();
+    if (access != nullptr) {
+      c->peer = peer;
+      if (!server->specs_[l].tls) c->who = access->identify(nullptr, reinterpret_cast<const sockaddr*>(&peer));
+    }
     if (server->specs_[l].tls) {
       c->tls = std::make_unique<TlsSession>(server->specs_[l].tls);
       c->source = "tls:" + c->source.substr(4);
@@ -524,6 +605,7 @@ struct SyslogServer::Worker {
             c.source += " subject=" + c.tls->peer_subject();
             for (const auto& san : c.tls->peer_sans()) c.source += " san=" + san;
           }
+          if (access != nullptr) admit_tls(c);
         }
         if (!ts.ok()) {
           server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
@@ -535,7 +617,7 @@ struct SyslogServer::Worker {
           c.close_after_send = true;
         }
         start_send(id, c);
-        data = c.plain;
+        data = c.refused ? std::string_view() : std::string_view(c.plain);
         if (c.close_after_send && data.empty()) {
           if (!more && (c.closing || server->stop_.load())) finish_conn(id);
           else if (!more && !c.closing) arm_recv(id, c.fd);
@@ -549,10 +631,10 @@ struct SyslogServer::Worker {
         if (!more && (c.closing || server->stop_.load())) finish_conn(id);
         return;
       }
-      Status st = c.framer.feed(data, [&](std::string_view msg, bool truncated) {
-        deliver(l, msg, truncated, c.source, now);
-      });
+      Status st =
+          c.framer.feed(data, [&](std::string_view msg, bool truncated) { deliver_from(c, msg, truncated, now); });
       if (has_buf) recycle(bid);
+      if (c.refused) start_send(id, c);
       if (!st.ok()) {
         server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
         server->log("<4>" + c.source + ": closing: " + st.message());
@@ -594,7 +676,7 @@ struct SyslogServer::Worker {
     Status st = c.framer.finish([&](std::string_view msg, bool truncated) {
       // When the daemon ended the connection (shutdown, idle timeout, framing
       // error) a frame may be incomplete: keep what was read, flagged as cut.
-      deliver(l, msg, truncated || server->stop_.load() || c.closing, c.source, now);
+      deliver_from(c, msg, truncated || server->stop_.load() || c.closing, now);
     });
     if (!st.ok()) {
       server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
@@ -623,7 +705,19 @@ struct SyslogServer::Worker {
       std::string source = "udp:" + address_text(reinterpret_cast<sockaddr*>(&u.peer));
       std::string_view msg(u.data.data(), n);
       // A trailing LF or NUL is framing some senders add, but the raw bytes stay exact.
-      if (!msg.empty()) deliver(l, msg, truncated, source, unix_now_ns());
+      if (!msg.empty() && access == nullptr) {
+        deliver(l, msg, truncated, source, unix_now_ns());
+      } else if (!msg.empty()) {
+        const sockaddr* sa = reinterpret_cast<const sockaddr*>(&u.peer);
+        std::array<uint8_t, 16> a{};
+        if (!address_bytes(sa, a) || !u.who_known || a != u.who_address) {
+          u.who = access->identify(nullptr, sa);
+          u.who_address = a;
+          u.who_known = true;
+        }
+        Sender sender{u.who, sa};
+        deliver(l, msg, truncated, source, unix_now_ns(), &sender);
+      }
     } else if (cqe->res != -ECANCELED) {
       server->log("<4>udp " + server->bound_[l] + ": " + errno_text(-cqe->res));
     }
@@ -781,6 +875,25 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
     s->metrics_.push_back(std::move(m));
   }
   // One PostgreSQL reassembly per stream (see PgStreamIngest for why not per thread).
+  // A routed record's reassembly is the one of the stream it is routed to, with
+  // the options of the listener it came from.
+  auto pg_of = [&](engine::Stream& stream, const PgListenerOptions& opt) -> Result<PgStreamIngest*> {
+    auto it = s->pg_.find(stream.name());
+    if (it == s->pg_.end()) {
+      LS_ASSIGN_OR_RETURN(auto p, PgStreamIngest::create(stream, opt));
+      it = s->pg_.emplace(stream.name(), std::move(p)).first;
+    } else {
+      const PgListenerOptions& a = it->second->options();
+      if (a.log_line_prefix != opt.log_line_prefix || a.app_names != opt.app_names ||
+          a.sequence_numbers != opt.sequence_numbers || a.split_messages != opt.split_messages ||
+          a.flush_ms != opt.flush_ms) {
+        return invalid_argument(
+            "listeners of stream " + stream.name() +
+            " disagree on their PostgreSQL options (pg_*): one reassembly per stream needs one setting");
+      }
+    }
+    return it->second.get();
+  };
   std::vector<PgStreamIngest*> pg;
   for (size_t l = 0; l < s->specs_.size(); ++l) {
     const ListenerSpec& spec = s->specs_[l];
@@ -788,20 +901,13 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
       pg.push_back(nullptr);
       continue;
     }
-    auto it = s->pg_.find(spec.stream);
-    if (it == s->pg_.end()) {
-      LS_ASSIGN_OR_RETURN(auto p, PgStreamIngest::create(*streams[l], spec.pg));
-      it = s->pg_.emplace(spec.stream, std::move(p)).first;
-    } else {
-      const PgListenerOptions& a = it->second->options();
-      if (a.log_line_prefix != spec.pg.log_line_prefix || a.app_names != spec.pg.app_names ||
-          a.sequence_numbers != spec.pg.sequence_numbers || a.split_messages != spec.pg.split_messages ||
-          a.flush_ms != spec.pg.flush_ms) {
-        return invalid_argument("listeners of stream " + spec.stream +
-                                " disagree on their PostgreSQL options (pg_*): one reassembly per stream needs one setting");
-      }
-    }
-    pg.push_back(it->second.get());
+    LS_ASSIGN_OR_RETURN(PgStreamIngest * p, pg_of(*streams[l], spec.pg));
+    pg.push_back(p);
+  }
+  // Streams a RELP listener's records may land in: each wakes the threads for acks.
+  std::vector<engine::Stream*> relp_streams;
+  for (size_t l = 0; l < s->specs_.size(); ++l) {
+    if (s->specs_[l].kind == ListenerSpec::Kind::kRelp) relp_streams.push_back(streams[l]);
   }
   for (unsigned t = 0; t < options.threads; ++t) {
     auto w = std::make_unique<Worker>();
@@ -825,6 +931,10 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
       if (t == 0) {
         s->bound_.push_back(bound_address_of(fd));
         s->metrics_[l]->name = std::string(listener_kind_name(s->specs_[l].kind)) + " " + s->bound_[l];
+        if (s->specs_[l].name.empty()) {
+          s->specs_[l].name = std::string(listener_kind_name(s->specs_[l].kind)) + (s->specs_[l].tls ? "-tls-" : "-") +
+                              s->bound_[l].substr(s->bound_[l].rfind(':') + 1);
+        }
       }
       if (s->specs_[l].kind == ListenerSpec::Kind::kSyslogUdp) {
         auto u = std::make_unique<Worker::Udp>();
@@ -836,13 +946,33 @@ Result<std::unique_ptr<SyslogServer>> SyslogServer::start(std::vector<ListenerSp
     }
     s->workers_.push_back(std::move(w));
   }
+  // Access control and routing, once the listeners' names are known (bound ports).
+  if (options.access != nullptr && (options.access->enabled() || !options.access->routes().empty())) {
+    std::vector<std::string> names;
+    for (const ListenerSpec& spec : s->specs_) names.push_back(spec.name);
+    s->access_ = std::make_unique<SyslogAccess>(options.access, options.refusals, names);
+    for (size_t l = 0; l < s->specs_.size(); ++l) {
+      const ListenerSpec& spec = s->specs_[l];
+      for (const std::string& name : s->access_->route_streams(l)) {
+        LS_ASSIGN_OR_RETURN(engine::Stream * st, store.stream(name));
+        RouteTarget t{st, nullptr};
+        if (spec.pg.enabled) {
+          LS_ASSIGN_OR_RETURN(t.pg, pg_of(*st, spec.pg));
+        }
+        s->access_->set_target(l, name, t);
+        if (spec.kind == ListenerSpec::Kind::kRelp) relp_streams.push_back(st);
+      }
+    }
+    for (auto& w : s->workers_) w->access = s->access_.get();
+  }
   // RELP acks wait for durability: the stream's writer wakes every ingest thread
   // after each durable batch (one eventfd write per worker per batch).
   std::vector<int> event_fds;
   for (auto& w : s->workers_) event_fds.push_back(w->event_fd);
-  for (size_t l = 0; l < s->specs_.size(); ++l) {
-    if (s->specs_[l].kind != ListenerSpec::Kind::kRelp) continue;
-    streams[l]->add_durable_callback([event_fds](uint64_t) {
+  std::sort(relp_streams.begin(), relp_streams.end());
+  relp_streams.erase(std::unique(relp_streams.begin(), relp_streams.end()), relp_streams.end());
+  for (engine::Stream* rs : relp_streams) {
+    rs->add_durable_callback([event_fds](uint64_t) {
       uint64_t one = 1;
       for (int fd : event_fds) {
         ssize_t n = ::write(fd, &one, sizeof one);

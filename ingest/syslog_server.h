@@ -24,6 +24,7 @@
 #include "engine/store.h"
 #include "ingest/metrics.h"
 #include "ingest/pg_records.h"
+#include "ingest/syslog_access.h"
 #include "ingest/tls.h"
 
 namespace logseal::ingest {
@@ -37,7 +38,10 @@ struct ListenerSpec {
   // never shuts it down, because systemd holds the same socket for the next start.
   // The caller keeps ownership of this descriptor.
   int fd = -1;
-  std::string stream;   // stream the records go to
+  std::string stream;  // stream the records go to (unless a [[route]] says otherwise)
+  // The listener's name, as [[route]] rules and logseal_refused_total name it;
+  // "" : KIND[-tls]-PORT with the bound port (e.g. "syslog-tcp-tls-6514").
+  std::string name;
   // TCP and RELP only: when set, connections speak TLS (RFC 5425 for syslog); the
   // verified client identity (certificate subject and SANs) goes into each
   // record's source.
@@ -54,6 +58,10 @@ struct ServerOptions {
   size_t message_bytes_max = 64 * 1024;  // longer frames are cut and flagged
   unsigned connections_max = 4096;       // per thread
   unsigned idle_timeout_s = 600;         // close a connection silent this long (0: never)
+  // Access control and routing (ingest/access.h); null: open ingest, no routes.
+  // refusals must be set when access->enabled(). Both outlive the server.
+  const AccessPolicy* access = nullptr;
+  RefusalLog* refusals = nullptr;
 };
 
 class SyslogServer {
@@ -86,6 +94,7 @@ class SyslogServer {
   std::vector<std::unique_ptr<ListenerMetrics>> metrics_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::map<std::string, std::unique_ptr<PgStreamIngest>> pg_;
+  std::unique_ptr<SyslogAccess> access_;  // null without identities and routes
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
 };

@@ -34,6 +34,7 @@
 #include "ingest/record_export.h"
 #include "io/env.h"
 #include "tools/retention_cmds.h"
+#include "tools/token_cmds.h"
 
 using namespace logseal;
 
@@ -611,6 +612,7 @@ int main(int argc, char** argv) {
   tools::RetentionArgs prune_args, hold_args;
   auto* prune = tools::add_prune_command(app, prune_args);
   auto* hold = tools::add_hold_command(app, hold_args);
+  tools::TokenCommands token = tools::add_token_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -630,5 +632,7 @@ int main(int argc, char** argv) {
   if (*cpt) return cmd_checkpoint(k_dir, k_stream);
   if (*prune) return tools::run_prune(prune_args);
   if (*hold) return tools::run_hold(hold_args);
+  if (*token.token_new) return tools::run_token_new();
+  if (*token.token_hash) return tools::run_token_hash();
   return kExitUsage;
 }

@@ -19,9 +19,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -34,10 +37,12 @@
 #include "engine/store.h"
 #include "engine/verify.h"
 #include "hsm/signer.h"
+#include "ingest/access.h"
 #include "ingest/admin_http.h"
 #include "ingest/http_events.h"
 #include "ingest/net_address.h"
 #include "ingest/read_api.h"
+#include "ingest/refusals.h"
 #include "ingest/syslog_server.h"
 #include "ingest/systemd_sockets.h"
 #include "ingest/tls.h"
@@ -79,22 +84,30 @@ void log_line(const std::string& s) {
   std::fflush(stderr);
 }
 
-// "ADDR" or "ADDR,stream=NAME"; the default stream is named after the listener.
+// "ADDR[,stream=NAME][,name=NAME]". The default stream is KIND[-tls]-PORT, e.g.
+// "syslog-tcp-5514", "relp-tls-2514"; so is the default listener name (what
+// [[route]] rules and logseal_refused_total call it), set by the server once bound.
 Result<ingest::ListenerSpec> listener_from_flag(ingest::ListenerSpec::Kind kind, const std::string& text,
                                                 bool tls = false) {
   ingest::ListenerSpec spec;
   spec.kind = kind;
-  std::string addr = text;
-  size_t comma = text.find(",stream=");
-  if (comma != std::string::npos) {
-    addr = text.substr(0, comma);
-    spec.stream = text.substr(comma + 8);
+  size_t comma = text.find(',');
+  std::string addr = text.substr(0, comma);
+  while (comma != std::string::npos) {
+    size_t next = text.find(',', comma + 1);
+    std::string part = text.substr(comma + 1, next == std::string::npos ? std::string::npos : next - comma - 1);
+    if (part.rfind("stream=", 0) == 0) {
+      spec.stream = part.substr(7);
+    } else if (part.rfind("name=", 0) == 0) {
+      spec.name = part.substr(5);
+    } else {
+      return invalid_argument("listener '" + text + "': unknown option '" + part + "' (stream=, name=)");
+    }
+    comma = next;
   }
   spec.address = addr;
-  if (spec.stream.empty()) {
-    std::string port = addr.substr(addr.rfind(':') + 1);
-    spec.stream = std::string(ingest::listener_kind_name(kind)) + (tls ? "-tls-" : "-") + port;
-  }
+  std::string port = addr.substr(addr.rfind(':') + 1);
+  if (spec.stream.empty()) spec.stream = std::string(ingest::listener_kind_name(kind)) + (tls ? "-tls-" : "-") + port;
   return spec;
 }
 
@@ -138,8 +151,11 @@ Result<ingest::HttpListenerSpec> http_listener_from_flag(const std::string& text
       spec.events_stream = part.substr(7);
     } else if (part.rfind("k8s-stream=", 0) == 0) {
       spec.k8s_stream = part.substr(11);
+    } else if (part.rfind("name=", 0) == 0) {
+      spec.name = part.substr(5);
     } else {
-      return invalid_argument("http listener '" + text + "': unknown option '" + part + "' (stream=, k8s-stream=)");
+      return invalid_argument("http listener '" + text + "': unknown option '" + part +
+                              "' (stream=, k8s-stream=, name=)");
     }
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -252,9 +268,13 @@ Status load_toml(const std::string& path, Config& c) {
       std::string kind = (*lt)["kind"].value_or(std::string());
       std::string addr = (*lt)["address"].value_or(std::string());
       std::string stream = (*lt)["stream"].value_or(std::string());
+      std::string name = (*lt)["name"].value_or(std::string());
+      if (lt->contains("name") && name.empty()) {
+        return invalid_argument("config " + path + ": a listener's name must be a non-empty string");
+      }
       ingest::ListenerSpec::Kind k;
       if (kind == "syslog-tls" || kind == "relp-tls") {
-        std::string flag = addr + (stream.empty() ? "" : ",stream=" + stream);
+        std::string flag = addr + (stream.empty() ? "" : ",stream=" + stream) + (name.empty() ? "" : ",name=" + name);
         LS_RETURN_IF_ERROR(load_pg_options(*lt, path, c.tls_pg[c.tls_listeners.size()]));
         c.tls_listeners.emplace_back(
             kind == "relp-tls" ? ingest::ListenerSpec::Kind::kRelp : ingest::ListenerSpec::Kind::kSyslogTcp, flag);
@@ -264,7 +284,8 @@ Status load_toml(const std::string& path, Config& c) {
         if (addr.empty()) return invalid_argument("config " + path + ": a listener needs an address");
         std::string k8s = (*lt)["k8s_stream"].value_or(std::string());
         c.http_events.emplace_back(kind == "https", addr + (stream.empty() ? "" : ",stream=" + stream) +
-                                                        (k8s.empty() ? "" : ",k8s-stream=" + k8s));
+                                                        (k8s.empty() ? "" : ",k8s-stream=" + k8s) +
+                                                        (name.empty() ? "" : ",name=" + name));
         continue;
       }
       if (kind == "syslog-tcp") {
@@ -281,6 +302,7 @@ Status load_toml(const std::string& path, Config& c) {
       auto spec = listener_from_flag(k, addr);
       if (!spec.ok()) return spec.status();
       if (!stream.empty()) spec->stream = stream;
+      if (!name.empty()) spec->name = name;
       LS_RETURN_IF_ERROR(load_pg_options(*lt, path, spec->pg));
       c.listeners.push_back(spec.value());
     }
@@ -360,8 +382,52 @@ Status adopt_passed_sockets(const std::vector<ingest::PassedSocket>& passed, Con
   return ok_status();
 }
 
+// Listener names are what [[route]] rules and logseal_refused_total use. A name
+// given (name = / ,name=) must name one listener; a listener without one is
+// called KIND[-tls]-PORT by its server once bound (so port 0 listeners get
+// their real port), and such defaults may coincide (several sockets of one
+// listener, e.g. IPv4 and IPv6 passed by systemd). A rule's listener must be a
+// syslog listener's given or default name.
+Status check_listener_names(const std::vector<ingest::ListenerSpec>& listeners,
+                            const std::vector<ingest::HttpListenerSpec>& http, const ingest::AccessPolicy& access) {
+  // name -> what it names; a listener on several sockets (systemd) appears once per socket.
+  std::map<std::string, std::string> explicit_names;
+  auto claim = [&](const std::string& name, const std::string& what) -> Status {
+    auto [it, fresh] = explicit_names.emplace(name, what);
+    if (!fresh && it->second != what) {
+      return invalid_argument("two listeners are named '" + name + "' (" + it->second + ", " + what +
+                              "): give one another name (name = \"...\" in its [[listener]] table)");
+    }
+    return ok_status();
+  };
+  std::set<std::string> syslog_names;
+  for (const ingest::ListenerSpec& l : listeners) {
+    if (!l.name.empty()) {
+      LS_RETURN_IF_ERROR(claim(
+          l.name, std::string(ingest::listener_kind_name(l.kind)) + (l.tls ? "-tls" : "") + " stream " + l.stream));
+      syslog_names.insert(l.name);
+    } else {
+      syslog_names.insert(std::string(ingest::listener_kind_name(l.kind)) + (l.tls ? "-tls-" : "-") +
+                          port_of(l.address));
+    }
+  }
+  for (const ingest::HttpListenerSpec& h : http) {
+    if (!h.name.empty()) LS_RETURN_IF_ERROR(claim(h.name, "http " + h.address));
+  }
+  for (size_t i = 0; i < access.routes().size(); ++i) {
+    const std::string& l = access.routes()[i].listener;
+    if (!l.empty() && syslog_names.count(l) == 0) {
+      std::string known;
+      for (const auto& n : syslog_names) known += (known.empty() ? "" : ", ") + n;
+      return invalid_argument("[[route]] #" + std::to_string(i + 1) + ": listener '" + l +
+                              "' is not a syslog listener of this daemon (" + (known.empty() ? "none" : known) + ")");
+    }
+  }
+  return ok_status();
+}
+
 std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
-                       const ingest::HttpEventServer* http_events) {
+                       const ingest::HttpEventServer* http_events, const ingest::RefusalLog* refusals) {
   // Plain string appends: this runs on the admin HTTP threads, also when the
   // process is out of descriptors; nothing here needs iostreams.
   std::string o;
@@ -474,6 +540,7 @@ std::string prometheus(engine::Store& store, const ingest::SyslogServer* server,
       }
     }
   }
+  if (refusals != nullptr) refusals->append_metrics(o);
   return o;
 }
 
@@ -488,11 +555,11 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", cfg.data_dir, "data directory");
   app.add_option("--signer", cfg.signer, "soft:KEYFILE or tpm:KEYFILE");
   app.add_option("--tcti", cfg.tcti, "TPM TCTI (default $LOGSEAL_TCTI or device:/dev/tpmrm0)");
-  app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME]");
-  app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME]");
-  app.add_option("--relp", relp, "RELP (rsyslog omrelp), acknowledged once durable: ADDR[,stream=NAME]");
-  app.add_option("--syslog-tls", tls_tcp, "syslog over TLS (RFC 5425): ADDR[,stream=NAME]");
-  app.add_option("--relp-tls", tls_relp, "RELP over TLS: ADDR[,stream=NAME]");
+  app.add_option("--syslog-tcp", tcp, "syslog over TCP, octet-counted or LF-framed: ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--syslog-udp", udp, "syslog over UDP: ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--relp", relp, "RELP (rsyslog omrelp), acknowledged once durable: ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--syslog-tls", tls_tcp, "syslog over TLS (RFC 5425): ADDR[,stream=NAME][,name=NAME]");
+  app.add_option("--relp-tls", tls_relp, "RELP over TLS: ADDR[,stream=NAME][,name=NAME]");
   app.add_option("--tls-cert", cfg.tls.cert_file, "server certificate chain (PEM)");
   app.add_option("--tls-key", cfg.tls.key_file, "server private key (PEM, unencrypted)");
   app.add_option("--tls-ca", cfg.tls.ca_file, "CA bundle that client certificates must chain to (PEM)");
@@ -502,8 +569,9 @@ int main(int argc, char** argv) {
                  "/v1/proof, /v1/hold, /v1/roll) once access control is configured (ADDR)");
   std::vector<std::string> http_ev, https_ev;
   size_t http_body_max = 0;
-  app.add_option("--http-events", http_ev,
-                 "JSON events over HTTP, POST /v1/events and /v1/k8s-audit: ADDR[,stream=NAME][,k8s-stream=NAME]");
+  app.add_option(
+      "--http-events", http_ev,
+      "JSON events over HTTP, POST /v1/events and /v1/k8s-audit: ADDR[,stream=NAME][,k8s-stream=NAME][,name=NAME]");
   app.add_option("--https-events", https_ev, "the same over HTTPS (--tls-* options): ADDR[,stream=..][,k8s-stream=..]");
   app.add_option("--http-body-bytes-max", http_body_max, "refuse larger HTTP event bodies with 413 (default 16 MiB)");
   unsigned threads = 0;
@@ -530,6 +598,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  ingest::AccessPolicy access;
+  std::string config_sha256;
   if (!config_path.empty()) {
     // The file first; flags given on the command line override it.
     Config file_cfg;
@@ -555,6 +625,21 @@ int main(int argc, char** argv) {
     cfg.http_events_opt = file_cfg.http_events_opt;
     cfg.retention = file_cfg.retention;
     cfg.stream_signers = file_cfg.stream_signers;
+    // The access policy ([[identity]], [[role]], [[route]]) from the same bytes,
+    // whose SHA-256 the config-load record of `_audit` names.
+    std::ifstream in(config_path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      log_line("<3>logseald: config " + config_path + ": cannot read it");
+      return 2;
+    }
+    auto policy = ingest::AccessPolicy::parse(text, config_path);
+    if (!policy.ok()) {
+      log_line("<3>logseald: " + policy.status().message());
+      return 2;
+    }
+    access = std::move(policy).value();
+    config_sha256 = ingest::sha256_hex(text);
   }
   for (auto& h : http_ev) cfg.http_events.emplace_back(false, h);
   for (auto& h : https_ev) cfg.http_events.emplace_back(true, h);
@@ -580,9 +665,18 @@ int main(int argc, char** argv) {
     }
     http_specs.push_back(spec.value());
   }
-  for (auto& t : tcp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogTcp, t).value());
-  for (auto& u : udp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kSyslogUdp, u).value());
-  for (auto& r : relp) cfg.listeners.push_back(listener_from_flag(ingest::ListenerSpec::Kind::kRelp, r).value());
+  for (auto& [kind, texts] :
+       {std::pair{ingest::ListenerSpec::Kind::kSyslogTcp, &tcp},
+        std::pair{ingest::ListenerSpec::Kind::kSyslogUdp, &udp}, std::pair{ingest::ListenerSpec::Kind::kRelp, &relp}}) {
+    for (auto& text : *texts) {
+      auto spec = listener_from_flag(kind, text);
+      if (!spec.ok()) {
+        log_line("<3>logseald: " + spec.status().message());
+        return 2;
+      }
+      cfg.listeners.push_back(spec.value());
+    }
+  }
   for (auto& t : tls_tcp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kSyslogTcp, t);
   for (auto& r : tls_relp) cfg.tls_listeners.emplace_back(ingest::ListenerSpec::Kind::kRelp, r);
   if (!cfg.tls_listeners.empty()) {
@@ -597,7 +691,12 @@ int main(int argc, char** argv) {
     }
     for (size_t i = 0; i < cfg.tls_listeners.size(); ++i) {
       auto& [kind, text] = cfg.tls_listeners[i];
-      auto spec = listener_from_flag(kind, text, true).value();
+      auto parsed = listener_from_flag(kind, text, true);
+      if (!parsed.ok()) {
+        log_line("<3>logseald: " + parsed.status().message());
+        return 2;
+      }
+      auto spec = std::move(parsed).value();
       spec.tls = ctx.value();
       if (auto it = cfg.tls_pg.find(i); it != cfg.tls_pg.end()) spec.pg = it->second;
       cfg.listeners.push_back(spec);
@@ -632,6 +731,21 @@ int main(int argc, char** argv) {
   if (!adopted.ok()) {
     log_line("<3>logseald: socket activation: " + adopted.message());
     return 2;
+  }
+  {
+    Status names = check_listener_names(cfg.listeners, http_specs, access);
+    if (!names.ok()) {
+      log_line("<3>logseald: " + names.message());
+      return 2;
+    }
+  }
+  if (!access.enabled()) {
+    log_line(
+        "<4>logseald: access control is off: no [[identity]] in the configuration, so every sender may write "
+        "to every stream (README \"Roles and retention\")");
+  } else {
+    log_line("<6>logseald: access control is on: " + std::to_string(access.identities().size()) + " identities, " +
+             std::to_string(access.roles().size()) + " roles; senders that match no identity are refused");
   }
   if (cfg.data_dir.empty() || cfg.signer.empty()) {
     log_line("<3>logseald: --data-dir and --signer are required (or data_dir and signer in --config)");
@@ -715,6 +829,23 @@ int main(int argc, char** argv) {
   // appended records from this start on but durable ones from the stream's
   // beginning, and the watchdog compares the two. Opened here, before the
   // listeners, so nothing is appended yet (stream() returns the same stream later).
+  // Refusals by access control: /metrics, rate-limited log lines, `_audit`.
+  // Stopped after the listeners and before the store closes.
+  auto refusals = std::make_unique<ingest::RefusalLog>(store.value().get(), log_line);
+  refusals->start();
+  cfg.server.access = &access;
+  cfg.server.refusals = refusals.get();
+  cfg.http_events_opt.access = &access;
+  cfg.http_events_opt.refusals = refusals.get();
+  if (!config_path.empty()) {
+    std::string m = "\"config\":" + engine::json_escape(config_path) + ",\"sha256\":\"" + config_sha256 +
+                    "\",\"access_control\":" + (access.enabled() ? "true" : "false") +
+                    ",\"identities\":" + std::to_string(access.identities().size()) +
+                    ",\"roles\":" + std::to_string(access.roles().size()) +
+                    ",\"routes\":" + std::to_string(access.routes().size());
+    auto rec = engine::append_audit(*store.value(), "config-load", m);
+    if (!rec.ok()) log_line("<3>logseald: cannot record the config-load in _audit: " + rec.status().to_string());
+  }
   std::map<std::string, uint64_t> recovered_records;
   for (const ingest::ListenerSpec& spec : cfg.listeners) {
     auto s = store.value()->stream(spec.stream);
@@ -774,7 +905,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<ingest::AdminHttp> admin;
   if (!cfg.http.empty()) {
     ingest::AdminHandlers h;
-    h.metrics = [st, &server, &http_events] { return prometheus(*st, server.get(), http_events.get()); };
+    h.metrics = [st, &server, &http_events, &refusals] {
+      return prometheus(*st, server.get(), http_events.get(), refusals.get());
+    };
     h.health = [st]() -> Status {
       for (engine::Stream* s : st->open_streams()) {
         Status hs = s->health();
@@ -799,8 +932,9 @@ int main(int argc, char** argv) {
       if (cp.body.empty()) return not_found("stream '" + name + "' has no signed checkpoint yet");
       return engine::format_anchor(cp.body, cp.signature);
     };
-    // The read API and admin actions: refused (403) until access control is
-    // connected to authorize.
+    // The read API and admin actions: by bearer token under the access policy;
+    // without [[identity]] tables they stay refused (403, deny by default).
+    if (access.enabled()) h.authorize = ingest::api_authorizer(access);
     ingest::ReadApiOptions ro;
     ro.policies = cfg.retention.policies;
     ingest::add_read_api(h, *st, ro);
@@ -953,6 +1087,7 @@ int main(int argc, char** argv) {
   if (server) server->stop();
   if (http_events) http_events->stop();
   if (admin) admin->stop();
+  refusals->stop();
   if (retention) retention->stop();
   Status closed = st->close();
   if (!closed.ok()) {
