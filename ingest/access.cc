@@ -148,7 +148,8 @@ Result<Cidr> parse_cidr(std::string_view text) {
   }
   unsigned n = max_bits;
   if (slash != std::string::npos) {
-    if (bits.empty() || bits.size() > 3 || !std::all_of(bits.begin(), bits.end(), ::isdigit) ||
+    if (bits.empty() || bits.size() > 3 ||
+        !std::all_of(bits.begin(), bits.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
         std::stoul(bits) > max_bits) {
       return invalid_argument("'" + std::string(text) + "': the prefix length must be 0.." + std::to_string(max_bits));
     }
