@@ -5,10 +5,13 @@
 // acknowledged), acknowledgement latency where the protocol has one, and its
 // own CPU use.
 //
-//   logseal-loadgen --target 127.0.0.1:5514 --proto tcp-octet|tcp-lf|udp|relp
+//   logseal-loadgen --target 127.0.0.1:5514 --proto tcp-octet|tcp-lf|udp|relp|tls|http
 //                   [--connections N] [--messages N | --seconds S] [--size BYTES]
-//                   [--corpus FILE (one message per line)] [--rate MSGS_PER_S]
-//                   [--window N (relp, default 128)] [--json]
+//                   [--corpus FILE (one message per line)] [--rate MSGS_PER_S] [--json]
+//     relp: [--window N (unacknowledged per connection, default 128)]
+//     tls:  --ca PEM [--cert PEM --key PEM]       (RFC 5425, octet-counted)
+//     http: [--batch EVENTS (default 100)] [--path /v1/events|/v1/k8s-audit]
+//           (--messages and --rate count events; latency is per request)
 #include "bench/loadgen.h"
 
 #include <arpa/inet.h>
@@ -166,7 +169,7 @@ Framed frame_all(const std::vector<std::string>& msgs, const std::string& proto)
   uint64_t payload = 0;
   while (f.buf.size() < (4u << 20)) {
     for (const auto& m : msgs) {
-      if (proto == "tcp-octet") {
+      if (proto != "tcp-lf") {  // tcp-octet and tls: RFC 6587 / RFC 5425 octet counting
         f.buf += std::to_string(m.size());
         f.buf += ' ';
         f.buf += m;
@@ -182,15 +185,44 @@ Framed frame_all(const std::vector<std::string>& msgs, const std::string& proto)
   return f;
 }
 
-// TCP: write whole framed buffers; the last one is cut at a frame boundary when a
-// message count is given.
-void tcp_sender(const Args& a, const Framed& f, uint64_t quota, Clock::time_point deadline, StreamCounters& c) {
-  int fd = connect_tcp(a);
+// TCP and TLS: write whole framed buffers; the last one is cut at a frame
+// boundary when a message count is given.
+void stream_sender(const Args& a, const Framed& f, uint64_t quota, Clock::time_point deadline, StreamCounters& c) {
+  int fd = -1;
+  std::unique_ptr<TlsConnection> tls;
+  if (a.proto == "tls") {
+    tls = connect_tls(a);
+  } else {
+    fd = connect_tcp(a);
+  }
+  auto fail = [&](const std::string& why) {
+    std::lock_guard lk(c.errors_mu);
+    c.errors.push_back(why);
+  };
+  auto write_all = [&](const char* p, size_t len) {
+    if (tls) {
+      if (tls->write_all(std::string_view(p, len))) return true;
+      fail(tls->error());
+      return false;
+    }
+    size_t off = 0;
+    while (off < len) {
+      ssize_t w = ::send(fd, p + off, len - off, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        fail("send: " + std::string(std::strerror(errno)));
+        return false;
+      }
+      off += static_cast<size_t>(w);
+    }
+    return true;
+  };
   const uint64_t per_buffer = f.ends.size();
   uint64_t sent = 0;
   double per_conn_rate = a.rate > 0 ? a.rate / a.connections : 0;
   auto t0 = Clock::now();
-  while (sent < quota && Clock::now() < deadline) {
+  bool ok = true;
+  while (ok && sent < quota && Clock::now() < deadline) {
     uint64_t n = std::min<uint64_t>(per_buffer, quota - sent);
     if (per_conn_rate > 0) {
       // Paced: send in slices of ~1 ms worth of messages.
@@ -201,29 +233,22 @@ void tcp_sender(const Args& a, const Framed& f, uint64_t quota, Clock::time_poin
       std::this_thread::sleep_until(due);
     }
     size_t len = f.ends[n - 1];
-    size_t off = 0;
-    while (off < len) {
-      ssize_t w = ::send(fd, f.buf.data() + off, len - off, MSG_NOSIGNAL);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        std::lock_guard lk(c.errors_mu);
-        c.errors.push_back("send: " + std::string(std::strerror(errno)));
-        ::close(fd);
-        return;
-      }
-      off += static_cast<size_t>(w);
-    }
+    if (!(ok = write_all(f.buf.data(), len))) break;
     sent += n;
     c.messages.fetch_add(n, std::memory_order_relaxed);
     c.payload_bytes.fetch_add(f.payload[n - 1], std::memory_order_relaxed);
     c.wire_bytes.fetch_add(len, std::memory_order_relaxed);
+  }
+  if (tls) {
+    if (ok) tls->shutdown();
+    return;
   }
   ::shutdown(fd, SHUT_WR);
   // Wait for the server to close or a short grace, so every byte was read.
   char tmp[256];
   timeval tv{2, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  while (::read(fd, tmp, sizeof tmp) > 0) {
+  while (ok && ::read(fd, tmp, sizeof tmp) > 0) {
   }
   ::close(fd);
 }
@@ -288,7 +313,7 @@ LoadResult run_stream(const Args& a) {
     if (a.proto == "udp") {
       th.emplace_back([&, quota] { udp_sender(a, msgs, quota, deadline, c); });
     } else {
-      th.emplace_back([&, quota] { tcp_sender(a, framed, quota, deadline, c); });
+      th.emplace_back([&, quota] { stream_sender(a, framed, quota, deadline, c); });
     }
   }
   for (auto& t : th) t.join();
@@ -320,6 +345,10 @@ void print_result(const Args& a, const LoadResult& r, double secs, double cpu) {
         static_cast<unsigned long long>(r.payload_bytes), static_cast<unsigned long long>(r.wire_bytes), secs, rate,
         mbs, wire_mbs, cpu, a.rate, static_cast<unsigned long long>(r.refused), r.errors.size());
     if (a.proto == "relp") std::printf(",\"window\":%u", a.window);
+    if (a.proto == "http") {
+      std::printf(",\"batch\":%u,\"requests\":%llu,\"requests_per_s\":%.1f", a.batch,
+                  static_cast<unsigned long long>(r.requests), secs > 0 ? static_cast<double>(r.requests) / secs : 0);
+    }
     if (r.has_latency) {
       std::printf(",\"latency_us\":{\"count\":%llu,\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
                   static_cast<unsigned long long>(r.latency.count()), us(0.5), us(0.99), us(0.999),
@@ -331,10 +360,14 @@ void print_result(const Args& a, const LoadResult& r, double secs, double cpu) {
     std::printf("%s %llu messages (%llu message bytes, %llu on the wire) in %.3f s: %.0f msgs/s, %.1f MB/s", verb,
                 static_cast<unsigned long long>(r.messages), static_cast<unsigned long long>(r.payload_bytes),
                 static_cast<unsigned long long>(r.wire_bytes), secs, rate, mbs);
+    if (a.proto == "http") {
+      std::printf(" (%llu requests of %u events)", static_cast<unsigned long long>(r.requests), a.batch);
+    }
     if (r.refused) std::printf("; %llu refused", static_cast<unsigned long long>(r.refused));
     std::printf("; loadgen CPU %.2f s (%.0f%% of one core)\n", cpu, secs > 0 ? 100 * cpu / secs : 0);
     if (r.has_latency) {
-      std::printf("latency: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n", us(0.5), us(0.99), us(0.999),
+      std::printf("%s latency: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n",
+                  a.proto == "http" ? "request" : "message", us(0.5), us(0.99), us(0.999),
                   static_cast<double>(r.latency.max_ns()) / 1e3);
     }
   }
@@ -380,19 +413,29 @@ int main(int argc, char** argv) {
       a.rate = number();
     } else if (k == "--window") {
       a.window = static_cast<unsigned>(number());
+    } else if (k == "--ca") {
+      a.ca_file = val();
+    } else if (k == "--cert") {
+      a.cert_file = val();
+    } else if (k == "--key") {
+      a.key_file = val();
+    } else if (k == "--batch") {
+      a.batch = static_cast<unsigned>(number());
+    } else if (k == "--path") {
+      a.path = val();
     } else if (k == "--json") {
       a.json = true;
     } else {
       die("unknown argument " + k + " (see bench/loadgen.cc)");
     }
   }
-  bool stream = a.proto == "tcp-octet" || a.proto == "tcp-lf" || a.proto == "udp";
-  if (!stream && a.proto != "relp") die("--proto tcp-octet|tcp-lf|udp|relp");
+  bool stream = a.proto == "tcp-octet" || a.proto == "tcp-lf" || a.proto == "udp" || a.proto == "tls";
+  if (!stream && a.proto != "relp" && a.proto != "http") die("--proto tcp-octet|tcp-lf|udp|relp|tls|http");
   if (a.connections == 0) die("--connections must be at least 1");
   if (a.size == 0) die("--size must be at least 1");
   double cpu0 = cpu_seconds();
   auto t0 = Clock::now();
-  LoadResult r = stream ? run_stream(a) : run_relp(a);
+  LoadResult r = stream ? run_stream(a) : a.proto == "relp" ? run_relp(a) : run_http(a);
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   print_result(a, r, secs, cpu_seconds() - cpu0);
   return r.errors.empty() && r.refused == 0 ? 0 : 1;

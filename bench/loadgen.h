@@ -1,6 +1,7 @@
 // Shared pieces of logseal-loadgen: its arguments, the message corpus, a latency
 // histogram and CPU accounting. Each protocol lives in its own file
-// (loadgen.cc: TCP and UDP syslog; loadgen_relp.cc; loadgen_tls.cc; loadgen_http.cc)
+// (loadgen.cc: TCP, TLS and UDP syslog; loadgen_relp.cc; loadgen_tls.cc: the TLS
+// client; loadgen_http.cc)
 // and reports a LoadResult that main() prints.
 #pragma once
 
@@ -8,7 +9,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace loadgen {
@@ -77,9 +80,25 @@ struct LoadResult {
   std::vector<std::string> errors;
 };
 
+// A TLS client connection (OpenSSL) for --proto tls: verifies the server
+// certificate against a.ca_file and the target address, presents
+// a.cert_file/a.key_file when given. Blocking.
+class TlsConnection {
+ public:
+  virtual ~TlsConnection() = default;
+  // Writes all of data; false (with error() set) on failure.
+  virtual bool write_all(std::string_view data) = 0;
+  // Sends close_notify and waits briefly for the server to close.
+  virtual void shutdown() = 0;
+  virtual const std::string& error() const = 0;
+};
+// Dies with a clear message when the handshake fails.
+std::unique_ptr<TlsConnection> connect_tls(const Args& a);
+
 // Each protocol's runner: sends per a, returns what was sent or acknowledged.
-LoadResult run_stream(const Args& a);  // tcp-octet, tcp-lf, udp
+LoadResult run_stream(const Args& a);  // tcp-octet, tcp-lf, udp, tls (RFC 5425 octet-counted)
 LoadResult run_relp(const Args& a);
+LoadResult run_http(const Args& a);
 
 double cpu_seconds();
 
