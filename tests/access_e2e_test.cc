@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <regex>
@@ -555,30 +556,34 @@ TEST_F(AccessE2E, ExampleConfigOfTheReadmeWorks) {
   TlsFiles tls = make_tls_files(tmp_->sub("tls"));
   ClientCert prod = issue_client_cert(tls, "prod", "/O=Example/CN=pg-prod", "DNS:pg-prod.example.org");
   ClientCert staging = issue_client_cert(tls, "staging", "/O=Example/CN=pg-staging", "DNS:pg-staging.example.org");
-  const std::string k8s_token = "k8s-token-for-the-example", auditor_token = "auditor-token-for-the-example";
+  const std::string k8s_token = "k8s-token-for-the-example", auditor_token = "auditor-token-for-the-example",
+                    ops_token = "ops-token-for-the-example";
+  SoftKey staging_key = make_soft_key(tmp_->sub("staging-key"));
   std::string conf = tmp_->sub("roles.toml");
   ASSERT_TRUE(write_file(
-      conf,
-      "checkpoint_ms = 200\n" +
-          adapt_example(example, {{"/var/lib/logseal", data_},
-                                  {"tpm:/etc/logseal/signing-key.pem", "soft:" + key_.key_pem},
-                                  {"/etc/logseal/server.pem", tls.server_pem},
-                                  {"/etc/logseal/server.key", tls.server_key},
-                                  {"/etc/logseal/ca.pem", tls.ca_pem},
-                                  {"0.0.0.0:6514", "127.0.0.1:0"},
-                                  {"0.0.0.0:2514", "127.0.0.1:0"},
-                                  {"0.0.0.0:8081", "127.0.0.1:0"},
-                                  {"127.0.0.1:8080", "127.0.0.1:0"},
-                                  {"3d4b6e6f0b2b3f0b0a4bd3c9f7f2d1a8c6e5b4a3928170f6e5d4c3b2a1908f7e",
-                                   run({logseal_path(), "token", "hash"}, 10s, k8s_token).out.substr(0, 64)},
-                                  {"a3f1c2d4e5b6a7980f1e2d3c4b5a69788f9e0d1c2b3a49586f7e8d9c0b1a2f3e",
-                                   run({logseal_path(), "token", "hash"}, 10s, auditor_token).out.substr(0, 64)}})));
+      conf, "checkpoint_ms = 200\n" +
+                adapt_example(example, {{"/var/lib/logseal", data_},
+                                        {"tpm:/etc/logseal/signing-key.pem", "soft:" + key_.key_pem},
+                                        {"/etc/logseal/server.pem", tls.server_pem},
+                                        {"/etc/logseal/server.key", tls.server_key},
+                                        {"/etc/logseal/ca.pem", tls.ca_pem},
+                                        {"0.0.0.0:6514", "127.0.0.1:0"},
+                                        {"0.0.0.0:2514", "127.0.0.1:0"},
+                                        {"0.0.0.0:8081", "127.0.0.1:0"},
+                                        {"127.0.0.1:8080", "127.0.0.1:0"},
+                                        {"3d4b6e6f0b2b3f0b0a4bd3c9f7f2d1a8c6e5b4a3928170f6e5d4c3b2a1908f7e",
+                                         run({logseal_path(), "token", "hash"}, 10s, k8s_token).out.substr(0, 64)},
+                                        {"a3f1c2d4e5b6a7980f1e2d3c4b5a69788f9e0d1c2b3a49586f7e8d9c0b1a2f3e",
+                                         run({logseal_path(), "token", "hash"}, 10s, auditor_token).out.substr(0, 64)},
+                                        {"5e0c9a7b3d1f2e4a6c8b0d9e7f5a3c1b2d4e6f8a0b9c7d5e3f1a2b4c6d8e0f9a",
+                                         run({logseal_path(), "token", "hash"}, 10s, ops_token).out.substr(0, 64)},
+                                        {"tpm:/etc/logseal/staging-key.pem", "soft:" + staging_key.key_pem}})));
   DaemonConfig dc;
   dc.config_file = conf;
   dc.listeners = {{ListenerConfig::Kind::kSyslogTls, "syslog"}, {ListenerConfig::Kind::kRelp, "network"}};
   Daemon d(dc, tmp_->sub("logseald.log"));
   ASSERT_TRUE(d.start());
-  EXPECT_EQ(d.log_lines_with("access control is on: 5 identities, 5 roles"), 1u) << d.log();
+  EXPECT_EQ(d.log_lines_with("access control is on: 6 identities, 6 roles"), 1u) << d.log();
   EXPECT_EQ(d.log_lines_with("stream db-prod: retention_min_days=365 retention_max_days=2555"), 1u) << d.log();
   std::smatch m;
   std::string ready = d.ready_line();
@@ -607,13 +612,32 @@ TEST_F(AccessE2E, ExampleConfigOfTheReadmeWorks) {
   EXPECT_EQ(http_post_from("127.0.0.1", events, "/v1/k8s-audit", k8s_body, k8s_token), 200);
   EXPECT_EQ(http_post_from("127.0.0.1", events, "/v1/k8s-audit", k8s_body, auditor_token), 403);
   EXPECT_EQ(http_post_from("127.0.0.1", events, "/v1/events", "{\"x\":1}", k8s_token), 403);
+  // The read API: the auditor reads, ops holds but cannot read, a sender's token
+  // cannot read.
+  ASSERT_TRUE(std::regex_search(ready, m, std::regex(R"( http=127\.0\.0\.1:([0-9]+))"))) << ready;
+  const std::string api = "http://127.0.0.1:" + m[1].str();
+  auto api_status = [&](const std::string& method, const std::string& target, const std::string& token) {
+    RunResult r = run({find_program("curl"), "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-H",
+                       "Authorization: Bearer " + token, api + target},
+                      20s);
+    return r.exit_code == 0 ? std::atoi(r.out.c_str()) : 0;
+  };
+  EXPECT_EQ(api_status("GET", "/v1/records?stream=db-prod", auditor_token), 200);
+  EXPECT_EQ(api_status("GET", "/v1/records?stream=db-prod", ops_token), 403);
+  EXPECT_EQ(api_status("GET", "/v1/records?stream=k8s-audit", k8s_token), 403);
+  EXPECT_EQ(api_status("POST", "/v1/hold?stream=db-staging&on=true", auditor_token), 403);
+  EXPECT_EQ(api_status("POST", "/v1/hold?stream=db-staging&on=true", ops_token), 200);
   EXPECT_EQ(d.stop(), std::optional<int>(0)) << d.log();
   EXPECT_EQ(records("db-prod").size(), 1u);
-  EXPECT_EQ(records("db-staging").size(), 1u);
+  EXPECT_EQ(records("db-staging").size(), 2u);  // the statement and the legal hold
   EXPECT_EQ(records("syslog").size(), 1u);
   EXPECT_EQ(records("network").size(), 0u);
   EXPECT_EQ(records("k8s-audit").size(), 1u);
-  RunResult v = verify(data_, key_.pub_pem);
+  // db-staging is signed by its own key: with the main key alone it is unknown.
+  RunResult one = verify(data_, key_.pub_pem);
+  EXPECT_EQ(one.exit_code, 1) << describe(one);
+  EXPECT_NE(one.out.find("unknown-key"), std::string::npos) << describe(one);
+  RunResult v = run({logseal_path(), "verify", data_, "--pubkey", key_.pub_pem, "--pubkey", staging_key.pub_pem}, 60s);
   EXPECT_EQ(v.exit_code, 0) << describe(v);
 }
 
