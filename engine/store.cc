@@ -597,9 +597,13 @@ void Stream::Impl::writer_loop() {
     std::unique_lock<std::mutex> lk(mu);
     if (!failed.ok()) break;
     auto now = Clock::now();
-    bool due = staging_records > 0 &&
-               (staging_used >= opt.batch_bytes || closing || roll_requested ||
-                now - staging_first >= std::chrono::microseconds(opt.batch_delay_us));
+    // Group commit sized by load: with no batch write in flight the disk is
+    // idle, so the records staged go at once (a RELP or HTTP sender waits for
+    // them); while a write is in flight the next batch grows until it is
+    // full, batch_delay_us passes, or the write completes.
+    bool due =
+        staging_records > 0 && (batches_in_flight == 0 || staging_used >= opt.batch_bytes || closing ||
+                                roll_requested || now - staging_first >= std::chrono::microseconds(opt.batch_delay_us));
     if (due && batches_in_flight < opt.writes_in_flight_max && !free_buffers.empty()) {
       BatchBuf* b = staging;
       size_t used = staging_used;
@@ -668,7 +672,8 @@ void Stream::Impl::writer_loop() {
       timeout_us = std::min<int64_t>(
           timeout_us, std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(left).count()));
     }
-    if (timeout_us > 0 && signed_ready.empty() && !(staging_records > 0 && (staging_used >= opt.batch_bytes || closing))) {
+    // Nothing is in flight here, so staged records are due at once (see `due`).
+    if (timeout_us > 0 && signed_ready.empty() && staging_records == 0) {
       writer_cv.wait_for(lk, std::chrono::microseconds(timeout_us));
     }
   }
