@@ -5,8 +5,8 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -443,7 +443,8 @@ struct SyslogServer::Worker {
       return;
     }
     if (batch.records.size() == kBatchRecordsMax) flush_batch();
-    if (msg.data() < buffer.data() || msg.data() + msg.size() > buffer.data() + buffer.size()) {
+    auto at_of = [](std::string_view v) { return reinterpret_cast<uintptr_t>(v.data()); };
+    if (at_of(msg) < at_of(buffer) || at_of(msg) + msg.size() > at_of(buffer) + buffer.size()) {
       if (batch.arena.size() + msg.size() > batch.arena.capacity()) flush_batch();
       size_t at = batch.arena.size();
       batch.arena.append(msg);
