@@ -58,7 +58,14 @@ struct Config {
   std::string http;
   std::vector<ingest::ListenerSpec> listeners;
   ingest::ServerOptions server;
-  engine::StoreOptions store;
+  // Four batch writes in flight per stream rather than the engine's two: with the
+  // disk shared or slow, more bytes outstanding kept 300-byte TCP ingest ~20%
+  // faster on the 2-core bench box for 4 MiB more buffer per stream.
+  engine::StoreOptions store = [] {
+    engine::StoreOptions o;
+    o.stream.writes_in_flight_max = 4;
+    return o;
+  }();
   // JSON events over HTTP(S): (https, "ADDR[,stream=NAME][,k8s-stream=NAME]").
   std::vector<std::pair<bool, std::string>> http_events;
   ingest::HttpServerOptions http_events_opt;
