@@ -1,36 +1,46 @@
-// logseal-loadgen: a cheap load generator for every logseald input. Messages are
-// built once at start; fire-and-forget TCP is a loop of large write(2)s of one
-// pre-framed buffer, UDP is sendmmsg(2) of its datagrams, so on a 2-core box the
-// generator is not what limits the server. It reports what it sent (or what was
-// acknowledged), acknowledgement latency where the protocol has one, and its
-// own CPU use.
+// logseal-loadgen: a cheap syslog load generator. Messages are framed once into a
+// large buffer at start; sending is a loop of large write(2)s of that buffer
+// (TCP) or sendmmsg(2) of its datagrams (UDP), so on a 2-core box the generator
+// is not what limits the server. It reports what it sent and its own CPU use.
 //
-//   logseal-loadgen --target 127.0.0.1:5514 --proto tcp-octet|tcp-lf|udp|relp
+//   logseal-loadgen --target 127.0.0.1:5514 --proto tcp-octet|tcp-lf|udp
 //                   [--connections N] [--messages N | --seconds S] [--size BYTES]
-//                   [--corpus FILE (one message per line)] [--rate MSGS_PER_S]
-//                   [--window N (relp, default 128)] [--json]
-#include "bench/loadgen.h"
-
+//                   [--corpus FILE (one message per line)] [--rate MSGS_PER_S] [--json]
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cmath>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
-namespace loadgen {
+namespace {
 
-void die(const std::string& s) {
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string host = "127.0.0.1";
+  int port = 5514;
+  std::string proto = "tcp-octet";
+  unsigned connections = 1;
+  uint64_t messages = 1000000;
+  double seconds = 0;
+  size_t size = 300;
+  std::string corpus;
+  double rate = 0;  // messages per second over all connections; 0 = flat out
+  bool json = false;
+};
+
+[[noreturn]] void die(const std::string& s) {
   std::fprintf(stderr, "logseal-loadgen: %s\n", s.c_str());
   std::exit(2);
 }
@@ -63,6 +73,26 @@ std::vector<std::string> make_messages(const Args& a) {
   return out;
 }
 
+// One buffer holding every message framed once (TCP), repeated to ~4 MiB.
+std::string frame_all(const std::vector<std::string>& msgs, const std::string& proto, uint64_t& per_buffer) {
+  std::string buf;
+  per_buffer = 0;
+  while (buf.size() < (4u << 20)) {
+    for (const auto& m : msgs) {
+      if (proto == "tcp-octet") {
+        buf += std::to_string(m.size());
+        buf += ' ';
+        buf += m;
+      } else {
+        buf += m;
+        buf += '\n';
+      }
+      ++per_buffer;
+    }
+  }
+  return buf;
+}
+
 sockaddr_in target(const Args& a) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -71,152 +101,44 @@ sockaddr_in target(const Args& a) {
   return sa;
 }
 
-int connect_tcp(const Args& a) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in sa = target(a);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    die("connect " + a.host + ":" + std::to_string(a.port) + ": " + std::strerror(errno));
-  }
-  return fd;
-}
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// ---- latency histogram ----
-
-namespace {
-constexpr size_t kExact = 128;  // values below are their own bucket
-constexpr size_t kSub = 64;     // sub-buckets per power of two from 2^7 up
-constexpr size_t kBuckets = kExact + (64 - 7) * kSub;
-}  // namespace
-
-LatencyHistogram::LatencyHistogram() : counts_(kBuckets) {}
-
-size_t LatencyHistogram::bucket_of(uint64_t ns) {
-  if (ns < kExact) return static_cast<size_t>(ns);
-  unsigned msb = 63u - static_cast<unsigned>(__builtin_clzll(ns));  // >= 7
-  uint64_t top = ns >> (msb - 6);                                   // 64..127
-  return kExact + (msb - 7) * kSub + static_cast<size_t>(top - kSub);
-}
-
-uint64_t LatencyHistogram::bucket_low(size_t b) {
-  if (b < kExact) return b;
-  size_t k = b - kExact;
-  unsigned msb = static_cast<unsigned>(k / kSub) + 7;
-  uint64_t top = k % kSub + kSub;
-  return top << (msb - 6);
-}
-
-void LatencyHistogram::add(uint64_t ns) {
-  ++counts_[bucket_of(ns)];
-  ++count_;
-  max_ns_ = std::max(max_ns_, ns);
-}
-
-void LatencyHistogram::merge(const LatencyHistogram& o) {
-  for (size_t i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
-  count_ += o.count_;
-  max_ns_ = std::max(max_ns_, o.max_ns_);
-}
-
-uint64_t LatencyHistogram::quantile_ns(double q) const {
-  if (count_ == 0) return 0;
-  uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
-  rank = std::clamp<uint64_t>(rank, 1, count_);
-  uint64_t seen = 0;
-  for (size_t b = 0; b < kBuckets; ++b) {
-    seen += counts_[b];
-    if (seen >= rank) {
-      uint64_t lo = bucket_low(b);
-      uint64_t hi = b + 1 < kBuckets ? bucket_low(b + 1) : lo;
-      return std::min(max_ns_, lo + (hi - lo) / 2);
-    }
-  }
-  return max_ns_;
-}
-
-// ---- fire-and-forget TCP and UDP ----
-
-namespace {
-
-struct StreamCounters {
+struct Counters {
   std::atomic<uint64_t> messages{0};
-  std::atomic<uint64_t> payload_bytes{0};
-  std::atomic<uint64_t> wire_bytes{0};
-  std::mutex errors_mu;
-  std::vector<std::string> errors;
+  std::atomic<uint64_t> bytes{0};
 };
-
-// One buffer holding every message framed once, repeated to ~4 MiB; ends[i] is
-// the end offset of message i in it, payload[i] the message bytes up to there.
-struct Framed {
-  std::string buf;
-  std::vector<size_t> ends;
-  std::vector<uint64_t> payload;
-};
-
-Framed frame_all(const std::vector<std::string>& msgs, const std::string& proto) {
-  Framed f;
-  uint64_t payload = 0;
-  while (f.buf.size() < (4u << 20)) {
-    for (const auto& m : msgs) {
-      if (proto == "tcp-octet") {
-        f.buf += std::to_string(m.size());
-        f.buf += ' ';
-        f.buf += m;
-      } else {
-        f.buf += m;
-        f.buf += '\n';
-      }
-      payload += m.size();
-      f.ends.push_back(f.buf.size());
-      f.payload.push_back(payload);
-    }
-  }
-  return f;
-}
 
 // TCP: write whole framed buffers; the last one is cut at a frame boundary when a
 // message count is given.
-void tcp_sender(const Args& a, const Framed& f, uint64_t quota, Clock::time_point deadline, StreamCounters& c) {
-  int fd = connect_tcp(a);
-  const uint64_t per_buffer = f.ends.size();
+void tcp_sender(const Args& a, const std::string& buf, uint64_t per_buffer, const std::vector<size_t>& ends,
+                uint64_t quota, Clock::time_point deadline, Counters& c) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa = target(a);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) die("connect: " + std::string(std::strerror(errno)));
   uint64_t sent = 0;
   double per_conn_rate = a.rate > 0 ? a.rate / a.connections : 0;
   auto t0 = Clock::now();
   while (sent < quota && Clock::now() < deadline) {
     uint64_t n = std::min<uint64_t>(per_buffer, quota - sent);
+    size_t len = n == per_buffer ? buf.size() : ends[n - 1];
     if (per_conn_rate > 0) {
       // Paced: send in slices of ~1 ms worth of messages.
       uint64_t slice = std::max<uint64_t>(1, static_cast<uint64_t>(per_conn_rate / 1000));
       n = std::min<uint64_t>(n, slice);
-      auto due = t0 + std::chrono::duration_cast<Clock::duration>(
-                          std::chrono::duration<double>(static_cast<double>(sent) / per_conn_rate));
+      len = ends[n - 1];
+      auto due = t0 + std::chrono::duration<double>(static_cast<double>(sent) / per_conn_rate);
       std::this_thread::sleep_until(due);
     }
-    size_t len = f.ends[n - 1];
     size_t off = 0;
     while (off < len) {
-      ssize_t w = ::send(fd, f.buf.data() + off, len - off, MSG_NOSIGNAL);
+      ssize_t w = ::write(fd, buf.data() + off, len - off);
       if (w < 0) {
         if (errno == EINTR) continue;
-        std::lock_guard lk(c.errors_mu);
-        c.errors.push_back("send: " + std::string(std::strerror(errno)));
-        ::close(fd);
-        return;
+        die("write: " + std::string(std::strerror(errno)));
       }
       off += static_cast<size_t>(w);
     }
     sent += n;
     c.messages.fetch_add(n, std::memory_order_relaxed);
-    c.payload_bytes.fetch_add(f.payload[n - 1], std::memory_order_relaxed);
-    c.wire_bytes.fetch_add(len, std::memory_order_relaxed);
+    c.bytes.fetch_add(len, std::memory_order_relaxed);
   }
   ::shutdown(fd, SHUT_WR);
   // Wait for the server to close or a short grace, so every byte was read.
@@ -229,7 +151,7 @@ void tcp_sender(const Args& a, const Framed& f, uint64_t quota, Clock::time_poin
 }
 
 void udp_sender(const Args& a, const std::vector<std::string>& msgs, uint64_t quota, Clock::time_point deadline,
-                StreamCounters& c) {
+                Counters& c) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa = target(a);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) die("connect udp");
@@ -242,103 +164,36 @@ void udp_sender(const Args& a, const std::vector<std::string>& msgs, uint64_t qu
   size_t next = 0;
   while (sent < quota && Clock::now() < deadline) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kBatch, quota - sent));
+    uint64_t bytes = 0;
     for (size_t i = 0; i < n; ++i) {
-      const std::string& m = msgs[(next + i) % msgs.size()];
+      const std::string& m = msgs[next++ % msgs.size()];
       iov[i].iov_base = const_cast<char*>(m.data());
       iov[i].iov_len = m.size();
       hdrs[i] = mmsghdr{};
       hdrs[i].msg_hdr.msg_iov = &iov[i];
       hdrs[i].msg_hdr.msg_iovlen = 1;
+      bytes += m.size();
     }
     if (per_conn_rate > 0) {
-      std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(static_cast<double>(sent) / per_conn_rate)));
+      std::this_thread::sleep_until(t0 + std::chrono::duration<double>(static_cast<double>(sent) / per_conn_rate));
     }
     int r = ::sendmmsg(fd, hdrs.data(), static_cast<unsigned>(n), 0);
     if (r < 0) {
       if (errno == EINTR || errno == ECONNREFUSED) continue;
       die("sendmmsg: " + std::string(std::strerror(errno)));
     }
-    uint64_t bytes = 0;
-    for (int i = 0; i < r; ++i) bytes += iov[static_cast<size_t>(i)].iov_len;
-    next += static_cast<size_t>(r);
     sent += static_cast<uint64_t>(r);
     c.messages.fetch_add(static_cast<uint64_t>(r), std::memory_order_relaxed);
-    c.payload_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    c.wire_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    c.bytes.fetch_add(bytes, std::memory_order_relaxed);
   }
   ::close(fd);
 }
 
-}  // namespace
-
-LoadResult run_stream(const Args& a) {
-  std::vector<std::string> msgs = make_messages(a);
-  Framed framed;
-  if (a.proto != "udp") framed = frame_all(msgs, a.proto);
-  auto deadline =
-      a.seconds > 0
-          ? Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds))
-          : Clock::time_point::max();
-  uint64_t quota_total = a.seconds > 0 ? UINT64_MAX / 2 : a.messages;
-  StreamCounters c;
-  std::vector<std::thread> th;
-  for (unsigned i = 0; i < a.connections; ++i) {
-    uint64_t quota = quota_total / a.connections + (i < quota_total % a.connections ? 1 : 0);
-    if (a.proto == "udp") {
-      th.emplace_back([&, quota] { udp_sender(a, msgs, quota, deadline, c); });
-    } else {
-      th.emplace_back([&, quota] { tcp_sender(a, framed, quota, deadline, c); });
-    }
-  }
-  for (auto& t : th) t.join();
-  LoadResult r;
-  r.messages = c.messages.load();
-  r.payload_bytes = c.payload_bytes.load();
-  r.wire_bytes = c.wire_bytes.load();
-  r.errors = std::move(c.errors);
-  return r;
-}
-
-}  // namespace loadgen
-
-namespace {
-
-using namespace loadgen;
-
-void print_result(const Args& a, const LoadResult& r, double secs, double cpu) {
-  double rate = secs > 0 ? static_cast<double>(r.messages) / secs : 0;
-  double mbs = secs > 0 ? static_cast<double>(r.payload_bytes) / secs / 1e6 : 0;
-  double wire_mbs = secs > 0 ? static_cast<double>(r.wire_bytes) / secs / 1e6 : 0;
-  auto us = [&](double q) { return static_cast<double>(r.latency.quantile_ns(q)) / 1e3; };
-  if (a.json) {
-    std::printf(
-        "{\"proto\":\"%s\",\"connections\":%u,\"messages\":%llu,\"bytes\":%llu,\"wire_bytes\":%llu,"
-        "\"seconds\":%.3f,\"msgs_per_s\":%.0f,\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,"
-        "\"cpu_seconds\":%.3f,\"rate_target\":%.0f,\"refused\":%llu,\"errors\":%zu",
-        a.proto.c_str(), a.connections, static_cast<unsigned long long>(r.messages),
-        static_cast<unsigned long long>(r.payload_bytes), static_cast<unsigned long long>(r.wire_bytes), secs, rate,
-        mbs, wire_mbs, cpu, a.rate, static_cast<unsigned long long>(r.refused), r.errors.size());
-    if (a.proto == "relp") std::printf(",\"window\":%u", a.window);
-    if (r.has_latency) {
-      std::printf(",\"latency_us\":{\"count\":%llu,\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
-                  static_cast<unsigned long long>(r.latency.count()), us(0.5), us(0.99), us(0.999),
-                  static_cast<double>(r.latency.max_ns()) / 1e3);
-    }
-    std::printf("}\n");
-  } else {
-    const char* verb = r.has_latency ? "acknowledged" : "sent";
-    std::printf("%s %llu messages (%llu message bytes, %llu on the wire) in %.3f s: %.0f msgs/s, %.1f MB/s", verb,
-                static_cast<unsigned long long>(r.messages), static_cast<unsigned long long>(r.payload_bytes),
-                static_cast<unsigned long long>(r.wire_bytes), secs, rate, mbs);
-    if (r.refused) std::printf("; %llu refused", static_cast<unsigned long long>(r.refused));
-    std::printf("; loadgen CPU %.2f s (%.0f%% of one core)\n", cpu, secs > 0 ? 100 * cpu / secs : 0);
-    if (r.has_latency) {
-      std::printf("latency: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n", us(0.5), us(0.99), us(0.999),
-                  static_cast<double>(r.latency.max_ns()) / 1e3);
-    }
-  }
-  for (const auto& e : r.errors) std::fprintf(stderr, "logseal-loadgen: %s\n", e.c_str());
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 }  // namespace
@@ -351,13 +206,6 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) die("missing value for " + k);
       return argv[++i];
     };
-    auto number = [&]() -> double {
-      std::string v = val();
-      char* end = nullptr;
-      double d = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || d < 0) die(k + ": not a number: " + v);
-      return d;
-    };
     if (k == "--target") {
       std::string t = val();
       size_t colon = t.rfind(':');
@@ -367,33 +215,68 @@ int main(int argc, char** argv) {
     } else if (k == "--proto") {
       a.proto = val();
     } else if (k == "--connections") {
-      a.connections = static_cast<unsigned>(number());
+      a.connections = static_cast<unsigned>(std::stoul(val()));
     } else if (k == "--messages") {
-      a.messages = static_cast<uint64_t>(number());
+      a.messages = std::stoull(val());
     } else if (k == "--seconds") {
-      a.seconds = number();
+      a.seconds = std::stod(val());
     } else if (k == "--size") {
-      a.size = static_cast<size_t>(number());
+      a.size = std::stoull(val());
     } else if (k == "--corpus") {
       a.corpus = val();
     } else if (k == "--rate") {
-      a.rate = number();
-    } else if (k == "--window") {
-      a.window = static_cast<unsigned>(number());
+      a.rate = std::stod(val());
     } else if (k == "--json") {
       a.json = true;
     } else {
       die("unknown argument " + k + " (see bench/loadgen.cc)");
     }
   }
-  bool stream = a.proto == "tcp-octet" || a.proto == "tcp-lf" || a.proto == "udp";
-  if (!stream && a.proto != "relp") die("--proto tcp-octet|tcp-lf|udp|relp");
+  if (a.proto != "tcp-octet" && a.proto != "tcp-lf" && a.proto != "udp") die("--proto tcp-octet|tcp-lf|udp");
   if (a.connections == 0) die("--connections must be at least 1");
-  if (a.size == 0) die("--size must be at least 1");
+  std::vector<std::string> msgs = make_messages(a);
+  uint64_t per_buffer = 0;
+  std::string buf;
+  std::vector<size_t> ends;  // end offset of each message in buf
+  if (a.proto != "udp") {
+    buf = frame_all(msgs, a.proto, per_buffer);
+    ends.reserve(per_buffer);
+    size_t off = 0;
+    for (uint64_t i = 0; i < per_buffer; ++i) {
+      const std::string& m = msgs[i % msgs.size()];
+      off += (a.proto == "tcp-octet" ? std::to_string(m.size()).size() + 1 : 0) + m.size() + (a.proto == "tcp-lf" ? 1 : 0);
+      ends.push_back(off);
+    }
+  }
+  auto deadline = a.seconds > 0 ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                     std::chrono::duration<double>(a.seconds))
+                                : Clock::time_point::max();
+  uint64_t quota_total = a.seconds > 0 ? UINT64_MAX / 2 : a.messages;
+  Counters c;
   double cpu0 = cpu_seconds();
   auto t0 = Clock::now();
-  LoadResult r = stream ? run_stream(a) : run_relp(a);
+  std::vector<std::thread> th;
+  for (unsigned i = 0; i < a.connections; ++i) {
+    uint64_t quota = quota_total / a.connections + (i < quota_total % a.connections ? 1 : 0);
+    if (a.proto == "udp") {
+      th.emplace_back([&, quota] { udp_sender(a, msgs, quota, deadline, c); });
+    } else {
+      th.emplace_back([&, quota] { tcp_sender(a, buf, per_buffer, ends, quota, deadline, c); });
+    }
+  }
+  for (auto& t : th) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  print_result(a, r, secs, cpu_seconds() - cpu0);
-  return r.errors.empty() && r.refused == 0 ? 0 : 1;
+  double cpu = cpu_seconds() - cpu0;
+  uint64_t m = c.messages.load(), b = c.bytes.load();
+  if (a.json) {
+    std::printf("{\"messages\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"msgs_per_s\":%.0f,\"mb_per_s\":%.1f,"
+                "\"cpu_seconds\":%.3f}\n",
+                static_cast<unsigned long long>(m), static_cast<unsigned long long>(b), secs, m / secs,
+                b / secs / 1e6, cpu);
+  } else {
+    std::printf("sent %llu messages, %llu bytes in %.3f s: %.0f msgs/s, %.1f MB/s; loadgen CPU %.2f s (%.0f%% of one core)\n",
+                static_cast<unsigned long long>(m), static_cast<unsigned long long>(b), secs, m / secs,
+                b / secs / 1e6, cpu, 100 * cpu / secs);
+  }
+  return 0;
 }
