@@ -39,6 +39,50 @@ Hash32 record_leaf(const RecordView& r) {
   return h.finish();
 }
 
+// Leaf messages up to this size are gathered into one buffer each so that two
+// of them can be hashed together (sha256_x2); larger ones are rare and are
+// hashed in place.
+constexpr size_t kLeafGatherBytesMax = 64 * 1024;
+
+// Writes 0x00 || record (without its length prefix) into out, which it sizes.
+void gather_leaf(const RecordView& r, std::vector<uint8_t>& out) {
+  out.resize(1 + kRecFixedBytes + r.source.size() + r.fields.size() + r.raw.size());
+  uint8_t* p = out.data();
+  *p++ = 0x00;
+  encode_record_fixed(r, p);
+  p += kRecFixedBytes;
+  for (std::string_view part : {r.source, r.fields, r.raw}) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
+  }
+}
+
+// The leaf hashes of records[0, n) into leaves (appended), two at a time when
+// the CPU hashes pairs faster than singles.
+void record_leaves(std::span<const RecordView> records, std::vector<Hash32>& leaves) {
+  size_t i = 0;
+  if (sha256_x2_accelerated()) {
+    thread_local std::vector<uint8_t> ga, gb;
+    auto leaf_bytes = [](const RecordView& r) {
+      return 1 + kRecFixedBytes + r.source.size() + r.fields.size() + r.raw.size();
+    };
+    for (; i + 1 < records.size(); i += 2) {
+      if (leaf_bytes(records[i]) > kLeafGatherBytesMax || leaf_bytes(records[i + 1]) > kLeafGatherBytesMax) {
+        leaves.push_back(record_leaf(records[i]));
+        leaves.push_back(record_leaf(records[i + 1]));
+        continue;
+      }
+      gather_leaf(records[i], ga);
+      gather_leaf(records[i + 1], gb);
+      Hash32 a, b;
+      sha256_x2(ga, gb, a, b);
+      leaves.push_back(a);
+      leaves.push_back(b);
+    }
+  }
+  for (; i < records.size(); ++i) leaves.push_back(record_leaf(records[i]));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -541,6 +585,10 @@ struct Stream::Impl {
     return ok_status();
   }
 
+  // append()'s checks of one record before it is hashed: size limits and the
+  // disk-full policy. Any thread, without mu.
+  Status admit(const RecordView& record);
+
   // Signs on the signer thread and waits (recovery only: the writer is not running).
   Result<SignedBody> sign_now(const Snapshot& snap, HeadState* hs);
   Status recover();
@@ -568,8 +616,13 @@ void Stream::Impl::writer_loop() {
     std::unique_lock<std::mutex> lk(mu);
     if (!failed.ok()) break;
     auto now = Clock::now();
-    bool due = staging_records > 0 && (staging_used >= opt.batch_bytes || closing || roll_requested ||
-                                       now - staging_first >= std::chrono::microseconds(opt.batch_delay_us));
+    // Group commit sized by load: with no batch write in flight the disk is
+    // idle, so the records staged go at once (a RELP or HTTP sender waits for
+    // them); while a write is in flight the next batch grows until it is
+    // full, batch_delay_us passes, or the write completes.
+    bool due =
+        staging_records > 0 && (batches_in_flight == 0 || staging_used >= opt.batch_bytes || closing ||
+                                roll_requested || now - staging_first >= std::chrono::microseconds(opt.batch_delay_us));
     if (due && batches_in_flight < opt.writes_in_flight_max && !free_buffers.empty()) {
       BatchBuf* b = staging;
       size_t used = staging_used;
@@ -638,8 +691,8 @@ void Stream::Impl::writer_loop() {
       timeout_us = std::min<int64_t>(
           timeout_us, std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(left).count()));
     }
-    if (timeout_us > 0 && signed_ready.empty() &&
-        !(staging_records > 0 && (staging_used >= opt.batch_bytes || closing))) {
+    // Nothing is in flight here, so staged records are due at once (see `due`).
+    if (timeout_us > 0 && signed_ready.empty() && staging_records == 0) {
       writer_cv.wait_for(lk, std::chrono::microseconds(timeout_us));
     }
   }
@@ -962,43 +1015,95 @@ Stream::~Stream() {
 }
 
 Result<uint64_t> Stream::append(const RecordView& record, bool block) {
-  Impl& s = *impl_;
+  uint64_t index = 0;
+  size_t appended = 0;
+  LS_RETURN_IF_ERROR(append_batch({&record, 1}, {&index, 1}, appended, block));
+  LS_ASSERT(appended == 1);
+  return index;
+}
+
+Status Stream::Impl::admit(const RecordView& record) {
   size_t n = encoded_record_bytes(record);
-  if (n - 4 > s.opt.record_bytes_max) {
+  if (n - 4 > opt.record_bytes_max) {
     return invalid_argument("record of " + std::to_string(n - 4) + " bytes is over the limit of " +
-                            std::to_string(s.opt.record_bytes_max));
+                            std::to_string(opt.record_bytes_max));
   }
   if (record.source.size() > UINT16_MAX) return invalid_argument("record source is over 65535 bytes");
   // Governance records pass a full disk: they are few and small, and a prune
   // must be able to seal its statement (and its `_audit` entry) to make room.
-  if (record.kind == RecordKind::kLog && s.name != kAuditStream && s.disk_full.load(std::memory_order_acquire)) {
-    s.disk_full_refused.fetch_add(1, std::memory_order_relaxed);
-    return resource_exhausted("stream " + s.name + ": disk full (" +
-                              std::to_string(s.disk_free_bytes.load(std::memory_order_relaxed)) +
-                              " bytes free, reserve " + std::to_string(s.disk_reserve_effective) +
+  if (record.kind == RecordKind::kLog && name != kAuditStream && disk_full.load(std::memory_order_acquire)) {
+    disk_full_refused.fetch_add(1, std::memory_order_relaxed);
+    return resource_exhausted("stream " + name + ": disk full (" +
+                              std::to_string(disk_free_bytes.load(std::memory_order_relaxed)) +
+                              " bytes free, reserve " + std::to_string(disk_reserve_effective) +
                               "); new records are refused by the disk_full=refuse policy");
   }
-  Hash32 leaf = record_leaf(record);
-  std::unique_lock<std::mutex> lk(s.mu);
-  while (true) {
-    if (!s.failed.ok()) return failed_precondition("stream " + s.name + " has stopped: " + s.failed.message());
-    if (s.closing) return failed_precondition("stream " + s.name + " is closing");
-    if (s.staging_used + n <= s.buffer_bytes - kBlockBytes) break;
-    if (!block) return resource_exhausted("stream " + s.name + " queue is full");
-    s.writer_cv.notify_one();
-    s.space_cv.wait(lk);
+  return ok_status();
+}
+
+Status Stream::append_batch(std::span<const RecordView> records, std::span<uint64_t> indexes, size_t& appended,
+                            bool block) {
+  Impl& s = *impl_;
+  LS_ASSERT(indexes.empty() || indexes.size() >= records.size());
+  appended = 0;
+  // Outside the lock: the checks and the leaf hashes (the costly part). The
+  // vector keeps its capacity per thread: no allocation per call once warm.
+  thread_local std::vector<Hash32> leaves;
+  leaves.clear();
+  size_t admitted = records.size();
+  Status refused;
+  for (size_t i = 0; i < records.size(); ++i) {
+    refused = s.admit(records[i]);
+    if (!refused.ok()) {
+      admitted = i;
+      break;
+    }
   }
-  encode_record(record, s.staging->buf->data() + s.staging_used);
-  s.staging->leaves.push_back(leaf);
-  if (s.staging_records == 0) {
-    s.staging_first = Clock::now();
-    s.writer_cv.notify_one();
+  if (admitted == 0) return refused;
+  record_leaves(records.first(admitted), leaves);
+  bool wake_writer = false;
+  Status st = refused;
+  {
+    std::unique_lock<std::mutex> lk(s.mu);
+    size_t i = 0;
+    while (i < admitted) {
+      if (!s.failed.ok()) {
+        st = failed_precondition("stream " + s.name + " has stopped: " + s.failed.message());
+        break;
+      }
+      if (s.closing) {
+        st = failed_precondition("stream " + s.name + " is closing");
+        break;
+      }
+      const RecordView& r = records[i];
+      size_t n = encoded_record_bytes(r);
+      if (s.staging_used + n > s.buffer_bytes - kBlockBytes) {
+        if (!block) {
+          st = resource_exhausted("stream " + s.name + " queue is full");
+          break;
+        }
+        s.writer_cv.notify_one();
+        wake_writer = false;
+        s.space_cv.wait(lk);
+        continue;
+      }
+      encode_record(r, s.staging->buf->data() + s.staging_used);
+      s.staging->leaves.push_back(leaves[i]);
+      if (s.staging_records == 0) {
+        s.staging_first = Clock::now();
+        wake_writer = true;
+      }
+      s.staging_used += n;
+      s.staging_records++;
+      s.records_appended++;
+      if (s.staging_used >= s.opt.batch_bytes) wake_writer = true;
+      if (!indexes.empty()) indexes[i] = s.next_index;
+      s.next_index++;
+      appended = ++i;
+    }
   }
-  s.staging_used += n;
-  s.staging_records++;
-  s.records_appended++;
-  if (s.staging_used >= s.opt.batch_bytes) s.writer_cv.notify_one();
-  return s.next_index++;
+  if (wake_writer) s.writer_cv.notify_one();
+  return st;
 }
 
 bool Stream::wait_durable(uint64_t index, std::chrono::milliseconds timeout) {

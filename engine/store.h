@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,6 +97,25 @@ class Stream {
   // over 65535 bytes; FailedPrecondition once the stream is closing or failed.
   // Thread-safe.
   Result<uint64_t> append(const format::RecordView& record, bool block = true);
+
+  // Appends several records in order: the batched form of append() for a
+  // listener that has framed and parsed every message of one receive buffer.
+  // Leaf hashes are computed on the caller's thread before the stream lock is
+  // taken; the lock is then taken once (again only after waiting for room), so
+  // the per-record cost under the lock is one copy into the staging batch.
+  // The views must stay valid during the call only.
+  //
+  // On return `appended` records (a prefix of `records`) were accepted, and
+  // indexes[i] (when indexes is not empty; it must then hold records.size()
+  // entries) is the index of record i for i < appended. Indexes increase with i;
+  // they are consecutive unless the call had to wait for room, when another
+  // producer may append in between. Stops at the first record it refuses and
+  // returns why, with append()'s codes: InvalidArgument for that record (the
+  // caller may go on after it), ResourceExhausted for a full disk or, when
+  // block is false, a full staging buffer, FailedPrecondition once the stream
+  // is closing or failed. Thread-safe.
+  Status append_batch(std::span<const format::RecordView> records, std::span<uint64_t> indexes, size_t& appended,
+                      bool block = true);
 
   // Number of records durable on disk (indexes below it are durable).
   uint64_t durable_size() const { return durable_size_.load(std::memory_order_acquire); }

@@ -174,6 +174,14 @@ Status Framer::feed_auto(std::string_view data, const OnMessage& on_message) {
     size_t lf = data.find('\n', pos);
     size_t end = lf == std::string_view::npos ? data.size() : lf;
     std::string_view piece = data.substr(pos, end - pos);
+    if (lf != std::string_view::npos && buf_.empty() && !cut_ && piece.size() <= message_bytes_max_) {
+      // Fast path: the whole line is in this chunk; hand out a view, no copy.
+      if (!piece.empty()) on_message(piece, false);
+      offset_ += lf + 1 - pos;
+      pos = lf + 1;
+      auto_decided_ = false;
+      continue;
+    }
     if (buf_.size() + piece.size() > message_bytes_max_) {
       piece = piece.substr(0, message_bytes_max_ - std::min(buf_.size(), message_bytes_max_));
       cut_ = true;

@@ -36,6 +36,9 @@ constexpr unsigned kRecvBuffers = 256;          // provided buffers per thread (
 constexpr size_t kRecvBufferBytes = 16 * 1024;  // 4 MiB per thread in all
 constexpr int kBufferGroup = 1;
 constexpr size_t kUdpDatagramBytesMax = 65536;
+// Records per append batch: one 16 KiB receive buffer of 300-byte messages is
+// ~55; short messages may give more, and a full batch is simply flushed early.
+constexpr size_t kBatchRecordsMax = 512;
 
 enum Op : uint64_t { kOpAccept = 1, kOpRecv = 2, kOpUdp = 3, kOpSend = 5, kOpEvent = 6, kOpCancel = 7 };
 uint64_t tag(Op op, uint64_t id) { return (static_cast<uint64_t>(op) << 56) | id; }
@@ -98,9 +101,12 @@ Result<int> adopt_listener(const ListenerSpec& spec) {
 
 const char* listener_kind_name(ListenerSpec::Kind k) {
   switch (k) {
-    case ListenerSpec::Kind::kSyslogTcp: return "syslog-tcp";
-    case ListenerSpec::Kind::kSyslogUdp: return "syslog-udp";
-    case ListenerSpec::Kind::kRelp: return "relp";
+    case ListenerSpec::Kind::kSyslogTcp:
+      return "syslog-tcp";
+    case ListenerSpec::Kind::kSyslogUdp:
+      return "syslog-udp";
+    case ListenerSpec::Kind::kRelp:
+      return "relp";
   }
   return "unknown";
 }
@@ -149,7 +155,7 @@ struct SyslogServer::Worker {
     Framer framer;
     int64_t last_active_ns = 0;
     bool closing = false;
-    bool read_done = false;  // the last recv completion has arrived
+    bool read_done = false;           // the last recv completion has arrived
     std::unique_ptr<TlsSession> tls;  // TLS listeners
     bool identity_known = false;      // the TLS handshake is done and source names the peer
     std::string plain;                // scratch: decrypted bytes of one recv
@@ -166,6 +172,9 @@ struct SyslogServer::Worker {
       uint64_t index;                    // kOk: answered once stream->durable_size() > index
       engine::Stream* stream = nullptr;  // kOk: the stream the record went to
     };
+    // Appended messages wait here for their index until the batch holding them
+    // is flushed (index kIndexUnknown until then); std::deque keeps references
+    // stable while more are pushed.
     std::deque<Pending> pending;
     std::string out;      // responses not yet handed to the kernel
     std::string sending;  // the buffer of the send in flight (never touched meanwhile)
@@ -175,7 +184,29 @@ struct SyslogServer::Worker {
   };
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   uint64_t next_conn_id = 1;
-  int event_fd = -1;   // the writer signals durable progress here (RELP acks)
+
+  // ---- batched appends ----
+  // The messages framed from one receive go to their stream together
+  // (Stream::append_batch: the stream lock once per receive, not per message;
+  // the listener's counters once per batch, so ingest threads do not fight over
+  // their cache lines). A batch holds the records of one listener and one
+  // stream in arrival order, and is flushed when the next record goes elsewhere,
+  // when it is full, and always before the receive buffer its views point into
+  // is recycled or the connection whose source it names goes away. A message
+  // outside that buffer (a frame that spanned two receives lives in the
+  // framer's own buffer only during the callback) is copied into `arena` first.
+  static constexpr uint64_t kIndexUnknown = UINT64_MAX;
+  struct Batch {
+    size_t listener = 0;
+    engine::Stream* stream = nullptr;
+    std::vector<format::RecordView> records;                           // capacity kBatchRecordsMax
+    std::vector<std::array<uint8_t, format::kSyslogViewBytes>> views;  // the fields of records[i]
+    std::vector<Conn::Pending*> acks;  // RELP: the answer waiting for records[i]'s index, or null
+    std::vector<uint64_t> indexes;
+    std::string arena;    // capacity message_bytes_max: copies of messages not in the receive buffer
+    bool failed = false;  // a record was refused since the flag was last cleared
+  } batch;
+  int event_fd = -1;  // the writer signals durable progress here (RELP acks)
   uint64_t event_buf = 0;
   std::string reply_scratch;
 
@@ -212,6 +243,11 @@ struct SyslogServer::Worker {
                             io_uring_buf_ring_mask(kRecvBuffers), static_cast<int>(i));
     }
     io_uring_buf_ring_advance(br, kRecvBuffers);
+    batch.records.reserve(kBatchRecordsMax);
+    batch.views.resize(kBatchRecordsMax);
+    batch.acks.reserve(kBatchRecordsMax);
+    batch.indexes.resize(kBatchRecordsMax);
+    batch.arena.reserve(opt.message_bytes_max);
     event_fd = ::eventfd(0, EFD_CLOEXEC);  // blocking: io_uring polls it
     if (event_fd < 0) return errno_status("eventfd", errno);
     return ok_status();
@@ -309,6 +345,7 @@ struct SyslogServer::Worker {
 
   void on_relp_data(uint64_t id, Conn& c, std::string_view data, int64_t now) {
     size_t l = c.listener;
+    batch.failed = false;
     Status st = c.relp->feed(data, [&](const RelpSession::Command& cmd) {
       switch (cmd.kind) {
         case RelpSession::Command::Kind::kOpen: {
@@ -320,19 +357,14 @@ struct SyslogServer::Worker {
           break;
         }
         case RelpSession::Command::Kind::kSyslog: {
+          c.pending.push_back({Conn::Pending::Kind::kOk, cmd.txnr, kIndexUnknown});
           Sender sender{c.who, reinterpret_cast<const sockaddr*>(&c.peer)};
-          auto idx = deliver(l, cmd.data, cmd.truncated, c.source, now, &sender);
+          deliver(l, cmd.data, cmd.truncated, c.source, now, data, &c.pending.back(), &sender);
           if (sender.refused) {
-            c.pending.push_back({Conn::Pending::Kind::kRefused, cmd.txnr, 0});
-            break;
+            c.pending.back().kind = Conn::Pending::Kind::kRefused;
+          } else {
+            c.pending.back().stream = sender.stream;
           }
-          if (!idx) {
-            // The stream stopped: close without an answer; omrelp resends it.
-            c.pending.clear();
-            c.close_after_send = true;
-            return;
-          }
-          c.pending.push_back({Conn::Pending::Kind::kOk, cmd.txnr, *idx, sender.stream});
           break;
         }
         case RelpSession::Command::Kind::kClose:
@@ -343,6 +375,13 @@ struct SyslogServer::Worker {
           break;
       }
     });
+    flush_batch();
+    if (batch.failed) {
+      // The stream refused a message (it stopped, or the disk is full): close
+      // without answering what is pending; omrelp resends it.
+      c.pending.clear();
+      c.close_after_send = true;
+    }
     if (!st.ok()) {
       server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
       server->log("<4>" + c.source + ": closing: " + st.message());
@@ -422,9 +461,15 @@ struct SyslogServer::Worker {
     engine::Stream* stream = nullptr;
   };
 
-  std::optional<uint64_t> deliver(size_t l, std::string_view msg, bool truncated, std::string_view source,
-                                  int64_t now_ns, Sender* sender = nullptr) {
-    ListenerMetrics& m = *server->metrics_[l];
+  // Adds one message to the batch of the stream it is routed to (flushing the
+  // batch first when that is another stream). `buffer` is the receive data msg
+  // came from (valid until the batch is flushed); a msg outside it is copied.
+  // ack, when not null, gets the record's index once it is known (kIndexUnknown
+  // stays when the stream refuses it; batch.failed says so). sender, when not
+  // null, names who sent it and learns where it went or that access control
+  // refused it (then nothing is appended).
+  void deliver(size_t l, std::string_view msg, bool truncated, std::string_view source, int64_t now_ns,
+               std::string_view buffer, Conn::Pending* ack = nullptr, Sender* sender = nullptr) {
     SyslogFields f = parse_syslog(msg);
     RouteTarget to{streams[l], pg[l]};
     if (access != nullptr && access->checks(l)) {
@@ -432,11 +477,49 @@ struct SyslogServer::Worker {
                                             sender != nullptr ? sender->peer : nullptr, f);
       if (t == nullptr) {
         if (sender != nullptr) sender->refused = true;
-        return std::nullopt;
+        return;
       }
       to = *t;
     }
     if (sender != nullptr) sender->stream = to.stream;
+    if (batch.stream != nullptr && (batch.stream != to.stream || batch.listener != l)) flush_batch();
+    if (to.pg != nullptr) {
+      deliver_pg(l, to, f, msg, truncated, source, now_ns, ack);
+      return;
+    }
+    if (batch.records.size() == kBatchRecordsMax) flush_batch();
+    auto at_of = [](std::string_view v) { return reinterpret_cast<uintptr_t>(v.data()); };
+    if (at_of(msg) < at_of(buffer) || at_of(msg) + msg.size() > at_of(buffer) + buffer.size()) {
+      // A frame that spanned two receives: copied, and its fields parsed again
+      // so that they point into the copy.
+      if (batch.arena.size() + msg.size() > batch.arena.capacity()) flush_batch();
+      size_t at = batch.arena.size();
+      batch.arena.append(msg);
+      msg = std::string_view(batch.arena).substr(at, msg.size());
+      f = parse_syslog(msg);
+    }
+    size_t i = batch.records.size();
+    bool parsed = make_syslog_view(f, msg, batch.views[i].data());
+    format::RecordView& r = batch.records.emplace_back();
+    r.flags = static_cast<uint8_t>((parsed ? 0 : format::kRecordFlagUnparsed) |
+                                   (truncated ? format::kRecordFlagTruncated : 0));
+    r.received_ns = now_ns;
+    r.source = source;
+    if (parsed)
+      r.fields = std::string_view(reinterpret_cast<const char*>(batch.views[i].data()), format::kSyslogViewBytes);
+    r.raw = msg;
+    batch.acks.push_back(ack);
+    batch.listener = l;
+    batch.stream = to.stream;
+  }
+
+  // A message for a stream with PostgreSQL reassembly is appended at once: the
+  // reassembly needs its parsed fields and its index, and must see messages in
+  // stream order.
+  void deliver_pg(size_t l, const RouteTarget& to, const SyslogFields& f, std::string_view msg, bool truncated,
+                  std::string_view source, int64_t now_ns, Conn::Pending* ack) {
+    flush_batch();
+    ListenerMetrics& m = *server->metrics_[l];
     uint8_t view[format::kSyslogViewBytes];
     bool parsed = make_syslog_view(f, msg, view);
     format::RecordView r;
@@ -449,29 +532,70 @@ struct SyslogServer::Worker {
     auto idx = to.stream->append(r);
     if (!idx.ok()) {
       m.append_errors.fetch_add(1, std::memory_order_relaxed);
-      return std::nullopt;
+      batch.failed = true;
+      return;
     }
+    if (ack != nullptr) ack->index = idx.value();
     // After the append, so the fragment's index is known and below the index of
     // the entry record built from it.
-    if (to.pg != nullptr && parsed && to.pg->wants(f.app_name)) to.pg->add(f, idx.value(), now_ns);
+    if (parsed && to.pg->wants(f.app_name)) to.pg->add(f, idx.value(), now_ns);
     m.messages.fetch_add(1, std::memory_order_relaxed);
     m.bytes.fetch_add(msg.size(), std::memory_order_relaxed);
     if (!parsed) m.unparsed.fetch_add(1, std::memory_order_relaxed);
     if (truncated) m.truncated.fetch_add(1, std::memory_order_relaxed);
-    return idx.value();
+  }
+
+  // Appends the batch to its stream and empties it. A refused record is counted
+  // and skipped, as a single append would be; the ones after it still go in.
+  void flush_batch() {
+    size_t n = batch.records.size();
+    if (n == 0) return;
+    ListenerMetrics& m = *server->metrics_[batch.listener];
+    std::span<const format::RecordView> records(batch.records);
+    std::span<uint64_t> indexes(batch.indexes.data(), n);
+    uint64_t messages = 0, bytes = 0, unparsed = 0, truncated = 0, errors = 0;
+    size_t done = 0;
+    while (done < n) {
+      size_t appended = 0;
+      Status st = batch.stream->append_batch(records.subspan(done), indexes.subspan(done), appended);
+      for (size_t i = done; i < done + appended; ++i) {
+        const format::RecordView& r = records[i];
+        messages++;
+        bytes += r.raw.size();
+        if (r.flags & format::kRecordFlagUnparsed) unparsed++;
+        if (r.flags & format::kRecordFlagTruncated) truncated++;
+        if (batch.acks[i] != nullptr) batch.acks[i]->index = indexes[i];
+      }
+      done += appended;
+      if (!st.ok()) {
+        errors++;
+        done++;
+        batch.failed = true;
+      }
+    }
+    m.messages.fetch_add(messages, std::memory_order_relaxed);
+    m.bytes.fetch_add(bytes, std::memory_order_relaxed);
+    if (unparsed != 0) m.unparsed.fetch_add(unparsed, std::memory_order_relaxed);
+    if (truncated != 0) m.truncated.fetch_add(truncated, std::memory_order_relaxed);
+    if (errors != 0) m.append_errors.fetch_add(errors, std::memory_order_relaxed);
+    batch.records.clear();
+    batch.acks.clear();
+    batch.arena.clear();
+    batch.stream = nullptr;
   }
 
   // A message of a TCP or TLS syslog connection. A record refused on a TLS
   // connection ends the connection: its sender is known by certificate and
   // writes where it may not, so nothing more of it is read.
-  void deliver_from(Conn& c, std::string_view msg, bool truncated, int64_t now) {
+  // `buffer` as for deliver().
+  void deliver_from(Conn& c, std::string_view msg, bool truncated, int64_t now, std::string_view buffer) {
     if (c.refused) return;
     if (access == nullptr) {
-      deliver(c.listener, msg, truncated, c.source, now);
+      deliver(c.listener, msg, truncated, c.source, now, buffer);
       return;
     }
     Sender sender{c.who, reinterpret_cast<const sockaddr*>(&c.peer)};
-    deliver(c.listener, msg, truncated, c.source, now, &sender);
+    deliver(c.listener, msg, truncated, c.source, now, buffer, nullptr, &sender);
     if (sender.refused && c.tls) {
       c.refused = true;
       server->log("<4>" + c.source + ": closing: a record was refused by access control");
@@ -503,7 +627,9 @@ struct SyslogServer::Worker {
     if (it == conns.end()) return;
     Conn& c = *it->second;
     ListenerMetrics& m = *server->metrics_[c.listener];
-    if (!why.empty()) server->log("<5>" + std::string(listener_kind_name(server->specs_[c.listener].kind)) + " " + c.source + ": " + why);
+    if (!why.empty())
+      server->log("<5>" + std::string(listener_kind_name(server->specs_[c.listener].kind)) + " " + c.source + ": " +
+                  why);
     if (c.fd >= 0) ::close(c.fd);
     m.connections_open.fetch_sub(1, std::memory_order_relaxed);
     conns.erase(it);
@@ -553,7 +679,8 @@ struct SyslogServer::Worker {
     socklen_t len = sizeof peer;
     ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len);
     uint64_t id = next_conn_id++;
-    auto c = std::make_unique<Conn>(l, "tcp:" + address_text(reinterpret_cast<sockaddr*>(&peer)), opt.message_bytes_max);
+    auto c =
+        std::make_unique<Conn>(l, "tcp:" + address_text(reinterpret_cast<sockaddr*>(&peer)), opt.message_bytes_max);
     c->fd = fd;
     c->last_active_ns = unix_now_ns();
     if (access != nullptr) {
@@ -619,8 +746,10 @@ struct SyslogServer::Worker {
         start_send(id, c);
         data = c.refused ? std::string_view() : std::string_view(c.plain);
         if (c.close_after_send && data.empty()) {
-          if (!more && (c.closing || server->stop_.load())) finish_conn(id);
-          else if (!more && !c.closing) arm_recv(id, c.fd);
+          if (!more && (c.closing || server->stop_.load()))
+            finish_conn(id);
+          else if (!more && !c.closing)
+            arm_recv(id, c.fd);
           return;
         }
       }
@@ -631,8 +760,9 @@ struct SyslogServer::Worker {
         if (!more && (c.closing || server->stop_.load())) finish_conn(id);
         return;
       }
-      Status st =
-          c.framer.feed(data, [&](std::string_view msg, bool truncated) { deliver_from(c, msg, truncated, now); });
+      Status st = c.framer.feed(
+          data, [&](std::string_view msg, bool truncated) { deliver_from(c, msg, truncated, now, data); });
+      flush_batch();
       if (has_buf) recycle(bid);
       if (c.refused) start_send(id, c);
       if (!st.ok()) {
@@ -676,8 +806,9 @@ struct SyslogServer::Worker {
     Status st = c.framer.finish([&](std::string_view msg, bool truncated) {
       // When the daemon ended the connection (shutdown, idle timeout, framing
       // error) a frame may be incomplete: keep what was read, flagged as cut.
-      deliver_from(c, msg, truncated || server->stop_.load() || c.closing, now);
+      deliver_from(c, msg, truncated || server->stop_.load() || c.closing, now, {});
     });
+    flush_batch();
     if (!st.ok()) {
       server->metrics_[l]->framing_errors.fetch_add(1, std::memory_order_relaxed);
       server->log("<5>" + c.source + ": connection ended inside a frame: " + st.message());
@@ -705,18 +836,21 @@ struct SyslogServer::Worker {
       std::string source = "udp:" + address_text(reinterpret_cast<sockaddr*>(&u.peer));
       std::string_view msg(u.data.data(), n);
       // A trailing LF or NUL is framing some senders add, but the raw bytes stay exact.
-      if (!msg.empty() && access == nullptr) {
-        deliver(l, msg, truncated, source, unix_now_ns());
-      } else if (!msg.empty()) {
-        const sockaddr* sa = reinterpret_cast<const sockaddr*>(&u.peer);
-        std::array<uint8_t, 16> a{};
-        if (!address_bytes(sa, a) || !u.who_known || a != u.who_address) {
-          u.who = access->identify(nullptr, sa);
-          u.who_address = a;
-          u.who_known = true;
+      if (!msg.empty()) {
+        Sender sender;
+        if (access != nullptr) {
+          const sockaddr* sa = reinterpret_cast<const sockaddr*>(&u.peer);
+          std::array<uint8_t, 16> a{};
+          if (!address_bytes(sa, a) || !u.who_known || a != u.who_address) {
+            u.who = access->identify(nullptr, sa);
+            u.who_address = a;
+            u.who_known = true;
+          }
+          sender = Sender{u.who, sa};
         }
-        Sender sender{u.who, sa};
-        deliver(l, msg, truncated, source, unix_now_ns(), &sender);
+        deliver(l, msg, truncated, source, unix_now_ns(), msg, nullptr, access != nullptr ? &sender : nullptr);
+        // The record's source names `source`, which ends here.
+        flush_batch();
       }
     } else if (cqe->res != -ECANCELED) {
       server->log("<4>udp " + server->bound_[l] + ": " + errno_text(-cqe->res));
@@ -780,14 +914,23 @@ struct SyslogServer::Worker {
         ++seen;
         uint64_t t = io_uring_cqe_get_data64(cqe);
         switch (tag_op(t)) {
-          case kOpAccept: on_accept(tag_id(t), cqe); break;
-          case kOpRecv: on_recv(tag_id(t), cqe); break;
-          case kOpUdp: on_udp(tag_id(t), cqe); break;
-          case kOpSend: on_send(tag_id(t), cqe); break;
+          case kOpAccept:
+            on_accept(tag_id(t), cqe);
+            break;
+          case kOpRecv:
+            on_recv(tag_id(t), cqe);
+            break;
+          case kOpUdp:
+            on_udp(tag_id(t), cqe);
+            break;
+          case kOpSend:
+            on_send(tag_id(t), cqe);
+            break;
           case kOpEvent:
             on_durable_event();
             break;
-          default: break;
+          default:
+            break;
         }
       }
       io_uring_cq_advance(&ring, seen);

@@ -57,14 +57,18 @@ Status eperm(const std::string& what, const std::string& path) {
 
 }  // namespace
 
-FakeEnv::FakeEnv(uint64_t seed, FaultConfig faults)
-    : state_(std::make_shared<State>(seed, faults)) {}
+FakeEnv::FakeEnv(uint64_t seed, FaultConfig faults) : state_(std::make_shared<State>(seed, faults)) {}
 
 FakeEnv::~FakeEnv() = default;
 
 void FakeEnv::set_faults(FaultConfig faults) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->faults = faults;
+}
+
+void FakeEnv::hold_writes(bool held) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->writes_held = held;
 }
 
 void FakeEnv::fail_next_write() {
@@ -123,8 +127,7 @@ Result<std::vector<std::string>> FakeEnv::list_dir(const std::string& raw_path) 
   std::lock_guard<std::mutex> lock(state_->mu);
   LS_RETURN_IF_ERROR(state_->alive());
   std::string path = fake_normalize(raw_path);
-  if (!state_->dir_exists(path))
-    return not_found("opendir " + path + ": No such file or directory");
+  if (!state_->dir_exists(path)) return not_found("opendir " + path + ": No such file or directory");
   std::set<std::string> names;  // sorted, like the POSIX env's answer
   auto add_child = [&](const std::string& child) {
     if (child != path && fake_parent(child) == path) {
@@ -152,8 +155,7 @@ Status FakeEnv::sync_dir(const std::string& raw_path) {
   std::lock_guard<std::mutex> lock(state_->mu);
   LS_RETURN_IF_ERROR(state_->alive());
   std::string path = fake_normalize(raw_path);
-  if (!state_->dir_exists(path))
-    return not_found("open directory " + path + ": No such file or directory");
+  if (!state_->dir_exists(path)) return not_found("open directory " + path + ": No such file or directory");
   state_->sync_dir_locked(path);
   return ok_status();
 }
@@ -165,8 +167,7 @@ Status FakeEnv::rename(const std::string& raw_from, const std::string& raw_to) {
   std::string to = fake_normalize(raw_to);
   auto it = state_->files.find(from);
   if (it == state_->files.end()) {
-    if (state_->dir_exists(from))
-      return unimplemented("fake env: renaming directories is not modelled");
+    if (state_->dir_exists(from)) return unimplemented("fake env: renaming directories is not modelled");
     return not_found("rename " + from + " to " + to + ": No such file or directory");
   }
   if (!state_->dir_exists(fake_parent(to))) {
@@ -193,14 +194,12 @@ Status FakeEnv::remove(const std::string& raw_path) {
     state_->files.erase(it);
     return ok_status();
   }
-  if (state_->dirs.count(path) == 0)
-    return not_found("unlink " + path + ": No such file or directory");
+  if (state_->dirs.count(path) == 0) return not_found("unlink " + path + ": No such file or directory");
   for (const auto& [child, inode] : state_->files) {
     if (fake_parent(child) == path) return io_error("rmdir " + path + ": Directory not empty");
   }
   for (const std::string& child : state_->dirs) {
-    if (child != path && fake_parent(child) == path)
-      return io_error("rmdir " + path + ": Directory not empty");
+    if (child != path && fake_parent(child) == path) return io_error("rmdir " + path + ": Directory not empty");
   }
   state_->dirs.erase(path);
   return ok_status();
@@ -254,14 +253,12 @@ Result<std::vector<uint8_t>> FakeEnv::read_file(const std::string& raw_path) {
   return it->second->bytes;
 }
 
-Status FakeEnv::write_file_atomic(const std::string& raw_path, const std::string& contents,
-                                  unsigned mode) {
+Status FakeEnv::write_file_atomic(const std::string& raw_path, const std::string& contents, unsigned mode) {
   std::lock_guard<std::mutex> lock(state_->mu);
   LS_RETURN_IF_ERROR(state_->alive());
   std::string path = fake_normalize(raw_path);
   std::string dir = fake_parent(path);
-  if (!state_->dir_exists(dir))
-    return not_found("write_file_atomic: create " + path + ": No such file or directory");
+  if (!state_->dir_exists(dir)) return not_found("write_file_atomic: create " + path + ": No such file or directory");
   if (state_->dir_exists(path)) return io_error("write_file_atomic " + path + ": Is a directory");
   auto existing = state_->files.find(path);
   if (existing != state_->files.end() && existing->second->immutable)
@@ -280,8 +277,7 @@ Status FakeEnv::make_read_only(const std::string& raw_path) {
   LS_RETURN_IF_ERROR(state_->alive());
   std::string path = fake_normalize(raw_path);
   auto it = state_->files.find(path);
-  if (it == state_->files.end())
-    return not_found("chmod 0444 " + path + ": No such file or directory");
+  if (it == state_->files.end()) return not_found("chmod 0444 " + path + ": No such file or directory");
   if (it->second->immutable) return eperm("chmod 0444", path);
   it->second->mode = 0444;
   return ok_status();
@@ -301,8 +297,7 @@ Status FakeEnv::probe_direct(const std::string& raw_dir) {
   std::lock_guard<std::mutex> lock(state_->mu);
   LS_RETURN_IF_ERROR(state_->alive());
   std::string dir = fake_normalize(raw_dir);
-  if (!state_->dir_exists(dir))
-    return not_found("probe O_DIRECT in " + dir + ": No such file or directory");
+  if (!state_->dir_exists(dir)) return not_found("probe O_DIRECT in " + dir + ": No such file or directory");
   return ok_status();
 }
 
@@ -326,8 +321,7 @@ Result<std::unique_ptr<AppendFile>> FakeEnv::open_append(const std::string& raw_
   LS_RETURN_IF_ERROR(state_->alive());
   std::string path = fake_normalize(raw_path);
   auto it = state_->files.find(path);
-  if (it == state_->files.end())
-    return not_found("open for append " + path + ": No such file or directory");
+  if (it == state_->files.end()) return not_found("open for append " + path + ": No such file or directory");
   // Sealed segments are never opened for writing (DESIGN.md, WORM); catch it.
   if (it->second->immutable) {
     return failed_precondition("open_append " + path + ": the file is immutable (sealed)");

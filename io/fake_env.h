@@ -43,6 +43,9 @@ class FakeEnv final : public Env {
   void set_faults(FaultConfig faults);
   // The next write submitted fails with -EIO (one-shot).
   void fail_next_write();
+  // While held, submitted writes stay in flight: Ring::wait completes none (it
+  // waits up to 1 ms, as a slow disk would) until hold_writes(false).
+  void hold_writes(bool held);
   // Crash now (see above). Thread-safe; may be called from any thread while the
   // engine runs.
   void crash();
@@ -71,8 +74,7 @@ class FakeEnv final : public Env {
   Result<uint64_t> free_bytes(const std::string& path) override;
   Result<uint64_t> file_size(const std::string& path) override;
   Result<std::vector<uint8_t>> read_file(const std::string& path) override;
-  Status write_file_atomic(const std::string& path, const std::string& contents,
-                           unsigned mode) override;
+  Status write_file_atomic(const std::string& path, const std::string& contents, unsigned mode) override;
   Status make_read_only(const std::string& path) override;
   Result<bool> make_immutable(const std::string& path) override;
   Status probe_direct(const std::string& dir) override;

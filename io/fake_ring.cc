@@ -2,8 +2,10 @@
 // writes, and torn or dropped writes on crash (fake_env.h).
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <numeric>
+#include <thread>
 #include <utility>
 
 #include "base/assert.h"
@@ -65,8 +67,7 @@ namespace {
 
 class FakeAppendFile final : public AppendFile {
  public:
-  FakeAppendFile(std::shared_ptr<FakeEnv::State> state, std::string path, int handle,
-                 uint64_t epoch)
+  FakeAppendFile(std::shared_ptr<FakeEnv::State> state, std::string path, int handle, uint64_t epoch)
       : state_(std::move(state)), path_(std::move(path)), handle_(handle), epoch_(epoch) {}
   ~FakeAppendFile() override {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -84,8 +85,7 @@ class FakeAppendFile final : public AppendFile {
   Status truncate(uint64_t size_bytes) override {
     std::lock_guard<std::mutex> lock(state_->mu);
     LS_RETURN_IF_ERROR(usable());
-    if (inode().immutable)
-      return io_error("ftruncate " + path_ + ": Operation not permitted (immutable)");
+    if (inode().immutable) return io_error("ftruncate " + path_ + ": Operation not permitted (immutable)");
     inode().bytes.resize(static_cast<size_t>(size_bytes), 0);  // durable at once (model)
     return ok_status();
   }
@@ -113,8 +113,7 @@ class FakeAppendFile final : public AppendFile {
 
 class FakeRing final : public Ring {
  public:
-  FakeRing(std::shared_ptr<FakeEnv::State> state, unsigned entries, uint64_t ring_id,
-           uint64_t epoch)
+  FakeRing(std::shared_ptr<FakeEnv::State> state, unsigned entries, uint64_t ring_id, uint64_t epoch)
       : state_(std::move(state)), entries_(entries), ring_id_(ring_id), epoch_(epoch) {}
   ~FakeRing() override {
     // Queued writes are dropped, not applied: their buffers may be gone by now.
@@ -137,11 +136,10 @@ class FakeRing final : public Ring {
     }
     std::vector<FakeWrite>& queue = state_->ring_queues[ring_id_];
     if (queue.size() >= entries_) {
-      return resource_exhausted("fake ring: " + std::to_string(queue.size()) +
-                                " requests in flight");
+      return resource_exhausted("fake ring: " + std::to_string(queue.size()) + " requests in flight");
     }
-    queue.push_back(FakeWrite{it->second.inode, offset, static_cast<const uint8_t*>(buf), len_bytes,
-                              user_data, state_->fail_next_write});
+    queue.push_back(FakeWrite{it->second.inode, offset, static_cast<const uint8_t*>(buf), len_bytes, user_data,
+                              state_->fail_next_write});
     state_->fail_next_write = false;
     ++state_->writes_submitted;
     if (state_->crash_at_write != 0 && state_->writes_submitted == state_->crash_at_write) {
@@ -152,18 +150,26 @@ class FakeRing final : public Ring {
     return ok_status();
   }
 
-  Status wait(unsigned min_complete, int64_t /*timeout_us*/,
-              std::vector<Completion>& out) override {
-    // Never blocks: whatever is queued can complete now. Fewer than min_complete
-    // are returned only when fewer are queued, which a timeout stands in for.
+  Status wait(unsigned min_complete, int64_t timeout_us, std::vector<Completion>& out) override {
+    // Never blocks unless writes are held: whatever is queued can complete now.
+    // Fewer than min_complete are returned only when fewer are queued, which a
+    // timeout stands in for.
+    bool held = false;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      held = state_->writes_held;
+    }
+    if (held) {
+      std::this_thread::sleep_for(std::chrono::microseconds(std::clamp<int64_t>(timeout_us, 0, 1000)));
+      return ok_status();
+    }
     std::lock_guard<std::mutex> lock(state_->mu);
     LS_RETURN_IF_ERROR(usable());
     std::vector<FakeWrite>& queue = state_->ring_queues[ring_id_];
     if (queue.empty()) return ok_status();
     // A random subset completes, in random order: the kernel promises no order.
     uint64_t queued = queue.size();
-    auto completing =
-        static_cast<size_t>(state_->uniform(std::min<uint64_t>(min_complete, queued), queued));
+    auto completing = static_cast<size_t>(state_->uniform(std::min<uint64_t>(min_complete, queued), queued));
     std::vector<size_t> order(queue.size());
     std::iota(order.begin(), order.end(), size_t{0});
     for (size_t i = 0; i < completing; ++i) {  // partial Fisher-Yates
@@ -200,7 +206,8 @@ class FakeRing final : public Ring {
     Completion c{w.user_data, 0};
     // Real kernels refuse writes to an immutable inode; a sealed segment being
     // written is an engine bug the fake should surface.
-    uint64_t grows = w.offset + w.len_bytes > w.inode->bytes.size() ? w.offset + w.len_bytes - w.inode->bytes.size() : 0;
+    uint64_t grows =
+        w.offset + w.len_bytes > w.inode->bytes.size() ? w.offset + w.len_bytes - w.inode->bytes.size() : 0;
     if (w.inode->immutable) {
       c.result = -EPERM;
     } else if (grows > 0 && state_->capacity_bytes != UINT64_MAX &&
@@ -228,8 +235,8 @@ class FakeRing final : public Ring {
 
 }  // namespace
 
-std::unique_ptr<AppendFile> make_fake_append_file(std::shared_ptr<FakeEnv::State> state,
-                                                  std::string path, InodePtr inode) {
+std::unique_ptr<AppendFile> make_fake_append_file(std::shared_ptr<FakeEnv::State> state, std::string path,
+                                                  InodePtr inode) {
   int handle = state->next_handle++;
   uint64_t epoch = state->epoch;
   state->open_files[handle] = FakeOpenFile{std::move(inode), epoch};

@@ -58,6 +58,7 @@ struct FakeEnv::State {
   uint64_t writes_submitted = 0;
   uint64_t crash_at_write = 0;  // value of writes_submitted that crashes; 0: none
   bool fail_next_write = false;
+  bool writes_held = false;  // hold_writes()
   uint64_t capacity_bytes = UINT64_MAX;  // set_capacity_bytes()
 
   // Bytes of every file the process sees (the capacity model's used space).

@@ -1134,6 +1134,38 @@ namespace {
 using namespace std::chrono_literals;
 using Kind = ListenerConfig::Kind;
 
+// Group commit settings from the config file (README "logseald"): taken, and
+// the records flow and verify; writes_in_flight_max out of range is a usage
+// error naming the key.
+TEST_F(DaemonE2E, GroupCommitSettingsFromTheConfigFile) {
+  std::string bad = tmp_->sub("bad-inflight.toml");
+  ASSERT_TRUE(write_file(
+      bad, "data_dir = \"" + data_dir_ + "\"\nsigner = \"soft:" + key_.key_pem + "\"\nwrites_in_flight_max = 0\n"));
+  RunResult rb = run({logseald_path(), "--config", bad});
+  EXPECT_EQ(rb.exit_code, 2) << describe(rb);
+  EXPECT_NE(rb.err.find("writes_in_flight_max must be 1..64"), std::string::npos) << describe(rb);
+
+  std::string conf = tmp_->sub("group-commit.toml");
+  ASSERT_TRUE(
+      write_file(conf, "data_dir = \"" + data_dir_ + "\"\nsigner = \"soft:" + key_.key_pem +
+                           "\"\nhttp = \"127.0.0.1:0\"\ncheckpoint_ms = 200\n"
+                           "batch_bytes = 65536\nbatch_delay_us = 500\nwrites_in_flight_max = 4\n"
+                           "[[listener]]\nkind = \"syslog-tcp\"\naddress = \"127.0.0.1:0\"\nstream = \"gc\"\n"));
+  DaemonConfig c;
+  c.config_file = conf;
+  c.listeners = {{Kind::kTcp, "gc"}};
+  Daemon d(c, tmp_->sub("logseald-gc.log"));
+  ASSERT_TRUE(d.start());
+  std::string frames;
+  for (int i = 0; i < 3000; ++i) frames += octet_frame(msg5424("gc", "group commit " + std::to_string(i)));
+  ASSERT_TRUE(send_tcp(d.port("gc"), frames));
+  EXPECT_TRUE(d.wait_records("gc", 3000));
+  EXPECT_TRUE(wait_until([&] { return d.stream_metric("logseal_stream_durable_records", "gc") == 3000.0; }, 10s))
+      << d.metrics();
+  EXPECT_EQ(d.stop(), std::optional<int>(0)) << d.log();
+  expect_verified();
+}
+
 // Disk-full policy "refuse" through the daemon (README "Retention and legal
 // hold"): a reserve larger than the disk refuses every new record, /metrics and
 // the log say so, and nothing on disk is harmed; with the reserve off the same

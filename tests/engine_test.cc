@@ -319,6 +319,85 @@ TEST_F(EngineTest, AppendRefusesOversizeRecordsAndAppendsAfterClose) {
   expect_verified(env, "/data", key_, 1);
 }
 
+// append_batch: several producers, each batch larger than the staging buffer
+// (so every call waits for room at least once): every record lands once, at
+// the index the call reported, and each producer's indexes increase.
+TEST_F(EngineTest, AppendBatchGivesEachRecordItsIndexAcrossWaitsForRoom) {
+  io::FakeEnv env(25);
+  auto store = Store::open(env, "/data", key_.signer(), small_options());
+  ASSERT_TRUE(store.ok());
+  auto s = store.value()->stream("app");
+  ASSERT_TRUE(s.ok());
+  Stream* stream = s.value();
+  constexpr int kProducers = 3;
+  constexpr int kBatches = 6;
+  constexpr int kPerBatch = 400;  // ~12 KiB of records: more than one staging buffer
+  std::vector<std::vector<std::string>> raws(kProducers);
+  std::vector<std::vector<uint64_t>> indexes(kProducers);
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    raws[p] = make_raws(0, kBatches * kPerBatch, "p" + std::to_string(p));
+    indexes[p].resize(raws[p].size());
+    producers.emplace_back([&, p] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<format::RecordView> views;
+        for (int i = 0; i < kPerBatch; ++i) views.push_back(record_view(raws[p][b * kPerBatch + i]));
+        size_t appended = 0;
+        std::span<uint64_t> out(indexes[p].data() + b * kPerBatch, kPerBatch);
+        Status st = stream->append_batch(views, out, appended);
+        EXPECT_TRUE(st.ok()) << st.to_string();
+        EXPECT_EQ(appended, static_cast<size_t>(kPerBatch));
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  uint64_t total = kProducers * kBatches * kPerBatch;
+  ASSERT_TRUE(stream->wait_durable(total - 1, std::chrono::seconds(30)));
+  ASSERT_TRUE(store.value()->close().ok());
+  auto got = read_raws(env, "/data", "app");
+  ASSERT_EQ(got.size(), total);
+  for (int p = 0; p < kProducers; ++p) {
+    for (size_t i = 0; i < raws[p].size(); ++i) {
+      if (i > 0) {
+        ASSERT_GT(indexes[p][i], indexes[p][i - 1]) << "producer " << p << " record " << i;
+      }
+      ASSERT_EQ(got[indexes[p][i]], raws[p][i]) << "producer " << p << " record " << i;
+    }
+  }
+  expect_verified(env, "/data", key_, total);
+}
+
+// A refused record ends the call: the ones before it are in, the caller goes
+// on after it; a closed stream takes nothing.
+TEST_F(EngineTest, AppendBatchStopsAtTheFirstRefusedRecord) {
+  io::FakeEnv env(26);
+  auto store = Store::open(env, "/data", key_.signer(), small_options());
+  ASSERT_TRUE(store.ok());
+  auto s = store.value()->stream("app");
+  ASSERT_TRUE(s.ok());
+  Stream* stream = s.value();
+  std::string big(9000, 'x');  // record_bytes_max is 8192 in small_options()
+  std::vector<std::string> raws = {"a", "b", big, "c"};
+  std::vector<format::RecordView> views;
+  for (auto& r : raws) views.push_back(record_view(r));
+  std::vector<uint64_t> idx(views.size(), 99);
+  size_t appended = 7;
+  Status st = stream->append_batch(views, idx, appended);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.to_string();
+  ASSERT_EQ(appended, 2u);
+  EXPECT_EQ(idx[0], 0u);
+  EXPECT_EQ(idx[1], 1u);
+  st = stream->append_batch(std::span(views).subspan(3), {}, appended);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(appended, 1u);
+  ASSERT_TRUE(store.value()->close().ok());
+  st = stream->append_batch(views, {}, appended);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.to_string();
+  EXPECT_EQ(appended, 0u);
+  expect_records(env, "/data", "app", {"a", "b", "c"});
+  expect_verified(env, "/data", key_, 3);
+}
+
 TEST_F(EngineTest, CloseWakesWaitersOfRecordsThatNeverCome) {
   io::FakeEnv env(24);
   auto store = Store::open(env, "/data", key_.signer(), small_options());

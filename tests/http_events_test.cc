@@ -5,12 +5,11 @@
 #include "ingest/http_events.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <functional>
@@ -75,9 +74,8 @@ class Client {
           return r;
         }
       }
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now())
-                                      .count());
+      int left = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
       if (left <= 0) return r;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, left) <= 0) return r;
@@ -209,7 +207,7 @@ TEST_F(HttpEventsTest, KeepAliveChunkedPipelinedAndByteByByte) {
   server_->stop();
   ASSERT_TRUE(store_->close().ok());
   auto got = raws();
-  std::vector<std::string> want = {"{\"a\":1}", "{\"a\":2}", "{\"b\":\"x\"}", "{\"b\":\"y\"}", "{\"b\":\"z\"}",
+  std::vector<std::string> want = {"{\"a\":1}", "{\"a\":2}", "{\"b\":\"x\"}",    "{\"b\":\"y\"}", "{\"b\":\"z\"}",
                                    "{\"c\":1}", "{\"c\":2}", "{\"d\":\"slow\"}", "{\"e\":1}"};
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(got[i], want[i]) << i;
@@ -299,8 +297,8 @@ TEST_F(HttpEventsTest, RefusalsAndTheirStatus) {
   }
   {
     Client c(port_);
-    ASSERT_TRUE(c.send(post("/v1/k8s-audit", "{\"kind\":\"EventList\",\"apiVersion\":\"v1\",\"items\":[]}",
-                            "application/json")));
+    ASSERT_TRUE(c.send(
+        post("/v1/k8s-audit", "{\"kind\":\"EventList\",\"apiVersion\":\"v1\",\"items\":[]}", "application/json")));
     Response r = c.read();
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find("audit.k8s.io"), std::string::npos) << r.body;
@@ -312,7 +310,9 @@ TEST_F(HttpEventsTest, OverloadAnswers503WithRetryAfter) {
   HttpServerOptions opt;
   opt.requests_in_flight_max = 1;
   opt.connections_max = 2;
-  start(opt, 500 * 1000);  // requests wait ~0.5 s for durability
+  io::FakeEnv env(11);
+  start(opt, 200, &env);
+  env.hold_writes(true);  // a's request waits for durability until released
   Client a(port_), b(port_);
   ASSERT_TRUE(a.send(post("/v1/events", "{\"a\":1}")));
   ASSERT_TRUE(test_wait([&] { return events_->stats().records == 1; }));
@@ -321,6 +321,7 @@ TEST_F(HttpEventsTest, OverloadAnswers503WithRetryAfter) {
   Response rb = b.read();
   EXPECT_EQ(rb.status, 503) << rb.body;
   EXPECT_TRUE(rb.has("Retry-After: 1"));
+  env.hold_writes(false);
   EXPECT_EQ(a.read().status, 200);
   // b was closed with its 503 (its body was never read); a stays open. With c1
   // that makes connections_max, so c2 is answered 503 and closed.
@@ -334,6 +335,11 @@ TEST_F(HttpEventsTest, OverloadAnswers503WithRetryAfter) {
   ASSERT_TRUE(c1.send(post("/v1/events", "{\"c\":1}")));
   EXPECT_EQ(c1.read().status, 200);
   EXPECT_EQ(events_->stats().records, 2u);
+  // The store runs on env, which ends with this test.
+  server_->stop();
+  EXPECT_TRUE(store_->close().ok());
+  server_.reset();
+  store_.reset();
 }
 
 TEST_F(HttpEventsTest, AFailedWriteIsNeverAnswered200) {
@@ -383,8 +389,9 @@ TEST_F(HttpEventsTest, ConnectionCloseAndHttp10AreHonoured) {
   EXPECT_TRUE(d.closed_by_peer());
   // Both Content-Length and chunked: refused as bad HTTP (request smuggling).
   Client e(port_);
-  ASSERT_TRUE(e.send("POST /v1/events HTTP/1.1\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "7\r\n{\"c\":3}\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      e.send("POST /v1/events HTTP/1.1\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "7\r\n{\"c\":3}\r\n0\r\n\r\n"));
   EXPECT_EQ(e.read().status, 400);
   EXPECT_EQ(events_->stats().records, 2u);
 }

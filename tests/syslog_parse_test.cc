@@ -445,6 +445,44 @@ TEST(SyslogParse5424, BadHeaderFallsBackToRfc3164) {
   EXPECT_EQ(f.app_name.size(), 48u);
 }
 
+// Every byte value at every position of a 21-byte header field (the scan takes
+// eight bytes at a time, then byte by byte): a word byte keeps the field whole,
+// SP, a control byte or DEL ends it there and the header is not the one sent.
+TEST(SyslogParse5424, EveryByteAtEveryPositionOfAHeaderField) {
+  for (size_t k = 0; k < 21; ++k) {
+    for (int b = 1; b < 256; ++b) {
+      std::string host(21, 'h');
+      host[k] = static_cast<char>(b);
+      std::string m = "<13>1 2026-11-26T03:29:34.5Z " + host + " app 12 ID - x";
+      SyslogFields f = parse_syslog(m);
+      bool word = b > 0x20 && b != 0x7f;
+      if (word) {
+        ASSERT_EQ(f.kind, Kind::kRfc5424) << "byte " << b << " at " << k;
+        ASSERT_EQ(f.hostname, host) << "byte " << b << " at " << k;
+        ASSERT_EQ(f.msgid, "ID") << "byte " << b << " at " << k;
+      } else {
+        ASSERT_FALSE(f.kind == Kind::kRfc5424 && f.hostname == host) << "byte " << b << " at " << k;
+      }
+    }
+  }
+}
+
+// The timestamp shape, one position at a time: each fixed digit, dash, 'T'
+// (either case) and colon is checked.
+TEST(SyslogParse5424, TimestampShapeIsCheckedAtEveryPosition) {
+  const std::string good = "2026-11-26T03:29:34.123+01:00";
+  EXPECT_EQ(parse_syslog("<13>1 " + good + " h a - - - x").kind, Kind::kRfc5424);
+  std::string lower = good;
+  lower[10] = 't';
+  EXPECT_EQ(parse_syslog("<13>1 " + lower + " h a - - - x").kind, Kind::kRfc5424);
+  for (size_t k = 0; k < 19; ++k) {
+    std::string t = good;
+    t[k] = std::isdigit(static_cast<unsigned char>(t[k])) ? 'x' : '7';
+    SyslogFields f = parse_syslog("<13>1 " + t + " h a - - - x");
+    EXPECT_EQ(f.kind, Kind::kRfc3164) << t;
+  }
+}
+
 TEST(SyslogParse5424, OtherVersionIsNotRfc5424) {
   SyslogFields f = parse_syslog("<13>2 - h a - - - x");
   EXPECT_EQ(f.kind, Kind::kRfc3164);

@@ -66,7 +66,14 @@ struct Config {
   std::string http;
   std::vector<ingest::ListenerSpec> listeners;
   ingest::ServerOptions server;
-  engine::StoreOptions store;
+  // Four batch writes in flight per stream rather than the engine's two: with the
+  // disk shared or slow, more bytes outstanding kept 300-byte TCP ingest ~20%
+  // faster on the 2-core bench box for 4 MiB more buffer per stream.
+  engine::StoreOptions store = [] {
+    engine::StoreOptions o;
+    o.stream.writes_in_flight_max = 4;
+    return o;
+  }();
   // JSON events over HTTP(S): (https, "ADDR[,stream=NAME][,k8s-stream=NAME]").
   std::vector<std::pair<bool, std::string>> http_events;
   ingest::HttpServerOptions http_events_opt;
@@ -188,6 +195,10 @@ Status load_toml(const std::string& path, Config& c) {
   if (auto v = t["checkpoint_ms"].value<int64_t>()) c.store.stream.checkpoint_ms = static_cast<uint32_t>(*v);
   if (auto v = t["batch_bytes"].value<int64_t>()) c.store.stream.batch_bytes = static_cast<size_t>(*v);
   if (auto v = t["batch_delay_us"].value<int64_t>()) c.store.stream.batch_delay_us = static_cast<uint32_t>(*v);
+  if (auto v = t["writes_in_flight_max"].value<int64_t>()) {
+    if (*v < 1 || *v > 64) return invalid_argument("config " + path + ": writes_in_flight_max must be 1..64");
+    c.store.stream.writes_in_flight_max = static_cast<unsigned>(*v);
+  }
   if (auto v = t["http_body_bytes_max"].value<int64_t>()) c.http_events_opt.body_bytes_max = static_cast<size_t>(*v);
   if (auto v = t["http_connections_max"].value<int64_t>())
     c.http_events_opt.connections_max = static_cast<unsigned>(*v);
