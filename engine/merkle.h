@@ -20,6 +20,9 @@
 namespace logseal::merkle {
 
 Hash32 leaf_hash(std::span<const uint8_t> record);
+// leaf_hash of each record, appended to out in order; two at a time where the
+// CPU hashes pairs faster (sha256_x2). Same digests as leaf_hash.
+void leaf_hashes(std::span<const std::span<const uint8_t>> records, std::vector<Hash32>& out);
 Hash32 node_hash(const Hash32& left, const Hash32& right);
 // Root of the empty tree: SHA-256 of the empty string (RFC 6962).
 Hash32 empty_root();
@@ -51,16 +54,15 @@ std::vector<Hash32> inclusion_proof(std::span<const Hash32> leaves, uint64_t ind
 // is a stream index at or after prefix.size(). Every sibling that lies wholly
 // in the missing prefix is one of the prefix's frontier subtrees (the RFC 6962
 // split puts the largest power of two first), so the frontier is all it needs.
-std::vector<Hash32> inclusion_proof_after(const MerkleFrontier& prefix, std::span<const Hash32> leaves,
-                                          uint64_t index);
+std::vector<Hash32> inclusion_proof_after(const MerkleFrontier& prefix, std::span<const Hash32> leaves, uint64_t index);
 // RFC 9162 §2.1.3.2 verification.
-bool verify_inclusion(const Hash32& leaf, uint64_t index, uint64_t size,
-                      std::span<const Hash32> proof, const Hash32& root);
+bool verify_inclusion(const Hash32& leaf, uint64_t index, uint64_t size, std::span<const Hash32> proof,
+                      const Hash32& root);
 
 // RFC 6962 PROOF(m, D[n]) for the first old_size leaves against leaves[0..n).
 std::vector<Hash32> consistency_proof(std::span<const Hash32> leaves, uint64_t old_size);
 // RFC 9162 §2.1.4.2 verification.
-bool verify_consistency(uint64_t old_size, uint64_t new_size, const Hash32& old_root,
-                        const Hash32& new_root, std::span<const Hash32> proof);
+bool verify_consistency(uint64_t old_size, uint64_t new_size, const Hash32& old_root, const Hash32& new_root,
+                        std::span<const Hash32> proof);
 
 }  // namespace logseal::merkle

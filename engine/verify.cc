@@ -42,7 +42,7 @@ struct SegmentSummary {
   bool tail_incomplete = false;
   bool sealed = false;
   CheckpointBody seal;
-  uint64_t records_end = 0;   // tree size after the last good batch
+  uint64_t records_end = 0;  // tree size after the last good batch
   std::vector<SignedInfo> signed_frames;
   uint64_t bytes = 0;
   uint64_t recoveries = 0;
@@ -156,13 +156,19 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
     const FrameHeader& h = f.header;
     if (h.first_index != frontier.size()) {
       finding("chain-break", static_cast<int64_t>(f.offset),
-              "frame starts at record " + std::to_string(h.first_index) + " but " +
-                  std::to_string(frontier.size()) + " records precede it");
+              "frame starts at record " + std::to_string(h.first_index) + " but " + std::to_string(frontier.size()) +
+                  " records precede it");
       stop_all = true;
       return false;
     }
     if (h.type == FrameType::kBatch) {
       uint64_t index = frontier.size();
+      // The batch's records (views into the frame) are hashed together after the
+      // walk, in pairs where the CPU allows (merkle::leaf_hashes).
+      thread_local std::vector<std::span<const uint8_t>> recs;
+      thread_local std::vector<Hash32> leaves;
+      recs.clear();
+      leaves.clear();
       Status st = for_each_record(f.body, h.record_count, [&](std::span<const uint8_t> rec) {
         auto r = decode_record(rec);
         if (!r.ok()) return r.status().with_context("record " + std::to_string(index));
@@ -178,15 +184,17 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
           auto rt = decode_retention(as_bytes(r->raw));
           if (!rt.ok()) return rt.status().with_context("record " + std::to_string(index));
           if (rt->stream != stream) {
-            return data_loss("record " + std::to_string(index) + ": retention statement names stream '" +
-                             rt->stream + "'");
+            return data_loss("record " + std::to_string(index) + ": retention statement names stream '" + rt->stream +
+                             "'");
           }
           s.retentions.push_back({f.offset, index, std::move(rt).value()});
         }
-        frontier.append(merkle::leaf_hash(rec));
+        recs.push_back(rec);
         ++index;
         return ok_status();
       });
+      merkle::leaf_hashes(recs, leaves);
+      for (const Hash32& leaf : leaves) frontier.append(leaf);
       if (!st.ok()) {
         finding("bad-record", static_cast<int64_t>(f.offset), st.message(), static_cast<int64_t>(index));
         stop_all = true;
@@ -203,8 +211,8 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
       }
       s.recoveries++;
       s.notes.push_back(s.path + ": recovery at offset " + std::to_string(f.offset) + ": cut " +
-                        std::to_string(r->cut_bytes) + " bytes at offset " + std::to_string(r->cut_offset) +
-                        " (" + r->reason + ")");
+                        std::to_string(r->cut_bytes) + " bytes at offset " + std::to_string(r->cut_offset) + " (" +
+                        r->reason + ")");
       chain = chain_next(chain, f.frame);
     } else {
       auto sf = split_signed_frame(f.body);
@@ -219,25 +227,29 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
       int64_t off = static_cast<int64_t>(f.offset);
       if ((b.kind == CheckpointKind::kSeal) != is_seal) finding("chain-break", off, "frame type and body kind differ");
       if (b.stream != stream || b.segment_seq != s.header.segment_seq || b.segment_first != s.header.first_index) {
-        finding("chain-break", off, "checkpoint names stream '" + b.stream + "' segment " +
-                                        std::to_string(b.segment_seq) + ", not this segment");
+        finding("chain-break", off,
+                "checkpoint names stream '" + b.stream + "' segment " + std::to_string(b.segment_seq) +
+                    ", not this segment");
       }
       auto it = boundaries.find(b.covered_offset);
       if (it == boundaries.end()) {
-        finding("chain-break", off, "checkpoint covers up to offset " + std::to_string(b.covered_offset) +
-                                        ", which is not a frame boundary before it");
+        finding("chain-break", off,
+                "checkpoint covers up to offset " + std::to_string(b.covered_offset) +
+                    ", which is not a frame boundary before it");
       } else {
         if (it->second.chain != b.frame_chain) {
-          finding("chain-break", off, "frame chain up to offset " + std::to_string(b.covered_offset) +
-                                          " differs from the signed one: a frame was changed, added or removed");
+          finding("chain-break", off,
+                  "frame chain up to offset " + std::to_string(b.covered_offset) +
+                      " differs from the signed one: a frame was changed, added or removed");
         }
         if (it->second.tree_size != b.tree_size) {
-          finding("chain-break", off, "checkpoint counts " + std::to_string(b.tree_size) + " records, the file " +
-                                          std::to_string(it->second.tree_size));
+          finding("chain-break", off,
+                  "checkpoint counts " + std::to_string(b.tree_size) + " records, the file " +
+                      std::to_string(it->second.tree_size));
         } else if (it->second.root != b.root) {
           finding("root-mismatch", off,
-                  "Merkle root of records " + std::to_string(last_signed_tree) + ".." +
-                      std::to_string(b.tree_size) + " differs from the signed root: a record was changed",
+                  "Merkle root of records " + std::to_string(last_signed_tree) + ".." + std::to_string(b.tree_size) +
+                      " differs from the signed root: a record was changed",
                   static_cast<int64_t>(last_signed_tree), static_cast<int64_t>(b.tree_size - last_signed_tree));
         }
       }
@@ -257,7 +269,8 @@ void verify_segment(SegmentSummary& s, std::span<const uint8_t> file, const std:
         if (b.prev_head != prev.head || b.head_seq != prev.body.head_seq + 1) {
           finding("chain-break", off, "checkpoint does not follow the previous checkpoint of this segment");
         }
-        if (b.tree_size < prev.body.tree_size) finding("rollback", off, "checkpoint counts fewer records than the one before");
+        if (b.tree_size < prev.body.tree_size)
+          finding("rollback", off, "checkpoint counts fewer records than the one before");
       }
       if (is_seal) {
         if (b.tree_size != frontier.size() || b.covered_offset < last_batch_end) {
@@ -433,8 +446,8 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
   for (auto& sc : streams) {
     StreamReport sr;
     sr.name = sc.name;
-    auto finding = [&](std::string kind, const SegmentSummary* s, int64_t offset, std::string msg,
-                       int64_t rec = -1, int64_t count = -1) {
+    auto finding = [&](std::string kind, const SegmentSummary* s, int64_t offset, std::string msg, int64_t rec = -1,
+                       int64_t count = -1) {
       Finding f;
       f.kind = std::move(kind);
       f.file = s != nullptr ? s->path : sc.dir;
@@ -496,8 +509,10 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       const RetentionStatement& st = rr.r->statement;
       const std::string at = "record " + std::to_string(rr.r->index);
       if (rr.r->index >= signed_max) {
-        sr.notes.push_back(rr.seg->path + ": " + at + " is a retention statement not yet covered by a signature; "
-                           "ignored: " + describe_retention(st));
+        sr.notes.push_back(rr.seg->path + ": " + at +
+                           " is a retention statement not yet covered by a signature; "
+                           "ignored: " +
+                           describe_retention(st));
         continue;
       }
       if (st.op == RetentionOp::kHoldOn || st.op == RetentionOp::kHoldOff) {
@@ -571,9 +586,9 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       for (auto& n : s.notes) sr.notes.push_back(n);
       if (s.file_seq != expected_seq) {
         finding("missing-segment", &s, -1,
-                s.file_seq > expected_seq
-                    ? "segments " + std::to_string(expected_seq) + ".." + std::to_string(s.file_seq - 1) + " are missing"
-                    : "segment number repeats");
+                s.file_seq > expected_seq ? "segments " + std::to_string(expected_seq) + ".." +
+                                                std::to_string(s.file_seq - 1) + " are missing"
+                                          : "segment number repeats");
       }
       expected_seq = s.file_seq + 1;
       if (!s.header_ok) {
@@ -594,14 +609,15 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
         if (!prev->sealed) {
           if (prev->walked_to_end) {
             finding("truncated", prev, static_cast<int64_t>(prev->bytes),
-                    "segment has no seal but is not the last one: its end was cut off", 
+                    "segment has no seal but is not the last one: its end was cut off",
                     static_cast<int64_t>(prev->records_end));
           }
         } else {
           auto root = merkle::MerkleFrontier::from(s.header.first_index, s.header.frontier);
           if (s.header.prev_chain != prev->seal.frame_chain || s.header.first_index != prev->seal.tree_size ||
               !root.ok() || root->root() != prev->seal.root) {
-            finding("chain-break", &s, 0, "header does not continue the seal of segment " + std::to_string(prev->file_seq));
+            finding("chain-break", &s, 0,
+                    "header does not continue the seal of segment " + std::to_string(prev->file_seq));
           }
         }
       }
@@ -612,8 +628,8 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
       if (i == 0 && cover != nullptr && s.file_seq == cover->last_seq + 1) {
         // The predecessor was pruned: check the link against the signed record.
         auto root = merkle::MerkleFrontier::from(s.header.first_index, s.header.frontier);
-        if (s.header.prev_chain != cover->last_frame_chain || s.header.first_index != cover->tree_size ||
-            !root.ok() || root->root() != cover->last_root) {
+        if (s.header.prev_chain != cover->last_frame_chain || s.header.first_index != cover->tree_size || !root.ok() ||
+            root->root() != cover->last_root) {
           finding("chain-break", &s, 0,
                   "header does not continue the seal of pruned segment " + std::to_string(cover->last_seq) +
                       " as the prune of record " + std::to_string(cover_index) + " names it");
@@ -655,7 +671,8 @@ Result<VerifyReport> verify_data_dir(io::Env& env, const std::string& data_dir, 
         sr.open_segment = true;
         if (s.records_end > signed_upto) {
           uint64_t n = s.records_end - signed_upto;
-          std::string msg = std::to_string(n) + " records (index " + std::to_string(signed_upto) + " on) are not covered by a signature";
+          std::string msg = std::to_string(n) + " records (index " + std::to_string(signed_upto) +
+                            " on) are not covered by a signature";
           if (opt.allow_unsigned_tail) {
             sr.notes.push_back(s.path + ": " + msg + " (allowed by --allow-unsigned-tail)");
           } else {
@@ -823,9 +840,9 @@ std::string report_to_json(const VerifyReport& r) {
   for (size_t i = 0; i < r.findings.size(); ++i) {
     const Finding& f = r.findings[i];
     if (i) o << ",";
-    o << "{\"kind\":" << json_str(f.kind) << ",\"message\":" << json_str(f.message) << ",\"stream\":" << json_str(f.stream)
-      << ",\"file\":" << json_str(f.file) << ",\"offset\":" << f.offset << ",\"segment\":" << f.segment
-      << ",\"record\":" << f.record_index << ",\"records\":" << f.record_count << "}";
+    o << "{\"kind\":" << json_str(f.kind) << ",\"message\":" << json_str(f.message)
+      << ",\"stream\":" << json_str(f.stream) << ",\"file\":" << json_str(f.file) << ",\"offset\":" << f.offset
+      << ",\"segment\":" << f.segment << ",\"record\":" << f.record_index << ",\"records\":" << f.record_count << "}";
   }
   o << "],\"streams\":[";
   for (size_t i = 0; i < r.streams.size(); ++i) {
