@@ -443,6 +443,19 @@ void AdminHttp::route(int fd, Request& req) {
   }
 }
 
+bool AdminHttp::stream_exists(int fd, const std::string& stream) {
+  auto names = handlers_.stream_names();
+  if (!names.ok()) {
+    respond_status(fd, names.status());
+    return false;
+  }
+  if (std::find(names->begin(), names->end(), stream) == names->end()) {
+    respond_text(fd, 404, "no stream '" + stream + "'");
+    return false;
+  }
+  return true;
+}
+
 void AdminHttp::refuse(int fd, const Request& req, const std::string& stream, const ApiDecision& d) {
   int code = d.status == 401 ? 401 : 403;
   std::string why = d.why.empty() ? (code == 401 ? "no valid credential" : "not allowed") : d.why;
@@ -560,15 +573,7 @@ void AdminHttp::serve_records(int fd, Request& req) {
       return;
     }
   }
-  auto names = handlers_.stream_names();
-  if (!names.ok()) {
-    respond_status(fd, names.status());
-    return;
-  }
-  if (std::find(names->begin(), names->end(), stream) == names->end()) {
-    respond_text(fd, 404, "no stream '" + stream + "'");
-    return;
-  }
+  if (!stream_exists(fd, stream)) return;
   bool started = false, client_gone = false;
   auto sink = [&](std::string_view chunk) {
     if (stop_.load()) return false;
@@ -659,15 +664,7 @@ void AdminHttp::serve_hold(int fd, Request& req) {
     respond_text(fd, 400, "parameter 'on' must be true or false");
     return;
   }
-  auto names = handlers_.stream_names();
-  if (!names.ok()) {
-    respond_status(fd, names.status());
-    return;
-  }
-  if (std::find(names->begin(), names->end(), stream) == names->end()) {
-    respond_text(fd, 404, "no stream '" + stream + "'");
-    return;
-  }
+  if (!stream_exists(fd, stream)) return;
   std::string note =
       "read API: " + (d.identity.empty() ? std::string("unknown") : d.identity) + " from " + req.caller.peer_address;
   auto index = handlers_.hold(stream, on == "true", note);
@@ -689,15 +686,7 @@ void AdminHttp::serve_roll(int fd, Request& req) {
   }
   ApiDecision d;
   if (!allowed(fd, req, stream, ApiAction::kAdmin, &d)) return;
-  auto names = handlers_.stream_names();
-  if (!names.ok()) {
-    respond_status(fd, names.status());
-    return;
-  }
-  if (std::find(names->begin(), names->end(), stream) == names->end()) {
-    respond_text(fd, 404, "no stream '" + stream + "'");
-    return;
-  }
+  if (!stream_exists(fd, stream)) return;
   auto seq = handlers_.roll(stream);
   if (!seq.ok()) {
     respond_status(fd, seq.status());

@@ -106,6 +106,8 @@ class AdminHttp {
   // Asks authorize; answers 401/403 (and audits the refusal) unless allowed.
   bool allowed(int fd, const Request& req, const std::string& stream, ApiAction action, ApiDecision* decision);
   void refuse(int fd, const Request& req, const std::string& stream, const ApiDecision& d);
+  // True when the data directory holds stream; answers 404 (or the listing's error) otherwise.
+  bool stream_exists(int fd, const std::string& stream);
   void serve_streams(int fd, Request& req);
   void serve_records(int fd, Request& req);
   void serve_proof(int fd, Request& req);
