@@ -402,7 +402,11 @@ TEST_F(PgReport, RecordsAfterTheLatestCheckpointArePending) {
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(indexes(*r), (std::vector<uint64_t>{4, 5, 6, 8, 9}));
   ASSERT_TRUE(r->checkpoint.present);
-  EXPECT_EQ(r->checkpoint.tree_size, 1u);
+  // The first checkpoint covers the first record, or the first two when the
+  // second was durable before the signer took its snapshot: either way every
+  // violation (from record 4 on) is after it.
+  EXPECT_GE(r->checkpoint.tree_size, 1u);
+  EXPECT_LE(r->checkpoint.tree_size, 4u);
   for (const PgViolation& v : r->violations) {
     EXPECT_FALSE(v.provable) << v.index << " checkpoint of " << r->checkpoint.tree_size;
   }
