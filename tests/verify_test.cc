@@ -486,7 +486,9 @@ class FlipEveryByteTest : public ::testing::Test {
   void flip_every_byte(size_t seg) {
     std::vector<uint8_t>* f = env_.file_bytes(segs_.at(seg));
     ASSERT_NE(f, nullptr);
-    ASSERT_LE(f->size(), 32u << 10) << "keep the file small: a verify per byte";
+    // A verify per byte: keep the file small. An idle writer writes each record
+    // at once, so the 8 records of the open segment may take up to 8 batches.
+    ASSERT_LE(f->size(), 64u << 10) << "keep the file small: a verify per byte";
     VerifyOptions o;
     o.keys = &key_.keys;
     size_t missed = 0;
