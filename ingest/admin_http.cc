@@ -443,6 +443,17 @@ void AdminHttp::route(int fd, Request& req) {
   }
 }
 
+std::optional<std::string> AdminHttp::authorized_stream(int fd, const Request& req, ApiAction action,
+                                                        ApiDecision* decision) {
+  std::string stream = req.param("stream").value_or("");
+  if (stream.empty()) {
+    respond_text(fd, 400, "missing ?stream=NAME");
+    return std::nullopt;
+  }
+  if (!allowed(fd, req, stream, action, decision)) return std::nullopt;
+  return stream;
+}
+
 bool AdminHttp::stream_exists(int fd, const std::string& stream) {
   auto names = handlers_.stream_names();
   if (!names.ok()) {
@@ -536,13 +547,10 @@ void AdminHttp::serve_streams(int fd, Request& req) {
 
 void AdminHttp::serve_records(int fd, Request& req) {
   if (!req.check_params(fd, {"stream", "since", "until", "where", "limit"}, {"where"})) return;
-  std::string stream = req.param("stream").value_or("");
-  if (stream.empty()) {
-    respond_text(fd, 400, "missing ?stream=NAME");
-    return;
-  }
   ApiDecision d;
-  if (!allowed(fd, req, stream, ApiAction::kRead, &d)) return;
+  std::optional<std::string> named = authorized_stream(fd, req, ApiAction::kRead, &d);
+  if (!named) return;
+  const std::string& stream = *named;
   ExportSelection sel;
   sel.streams = {stream};
   sel.format = ExportFormat::kJsonl;
@@ -623,13 +631,10 @@ void AdminHttp::serve_records(int fd, Request& req) {
 
 void AdminHttp::serve_proof(int fd, Request& req) {
   if (!req.check_params(fd, {"stream", "index"})) return;
-  std::string stream = req.param("stream").value_or("");
-  if (stream.empty()) {
-    respond_text(fd, 400, "missing ?stream=NAME");
-    return;
-  }
   ApiDecision d;
-  if (!allowed(fd, req, stream, ApiAction::kRead, &d)) return;
+  std::optional<std::string> named = authorized_stream(fd, req, ApiAction::kRead, &d);
+  if (!named) return;
+  const std::string& stream = *named;
   auto index_text = req.param("index");
   if (!index_text) {
     respond_text(fd, 400, "missing &index=N");
@@ -652,13 +657,10 @@ void AdminHttp::serve_proof(int fd, Request& req) {
 
 void AdminHttp::serve_hold(int fd, Request& req) {
   if (!req.check_params(fd, {"stream", "on"})) return;
-  std::string stream = req.param("stream").value_or("");
-  if (stream.empty()) {
-    respond_text(fd, 400, "missing ?stream=NAME");
-    return;
-  }
   ApiDecision d;
-  if (!allowed(fd, req, stream, ApiAction::kAdmin, &d)) return;
+  std::optional<std::string> named = authorized_stream(fd, req, ApiAction::kAdmin, &d);
+  if (!named) return;
+  const std::string& stream = *named;
   std::string on = req.param("on").value_or("");
   if (on != "true" && on != "false") {
     respond_text(fd, 400, "parameter 'on' must be true or false");
@@ -679,13 +681,10 @@ void AdminHttp::serve_hold(int fd, Request& req) {
 
 void AdminHttp::serve_roll(int fd, Request& req) {
   if (!req.check_params(fd, {"stream"})) return;
-  std::string stream = req.param("stream").value_or("");
-  if (stream.empty()) {
-    respond_text(fd, 400, "missing ?stream=NAME");
-    return;
-  }
   ApiDecision d;
-  if (!allowed(fd, req, stream, ApiAction::kAdmin, &d)) return;
+  std::optional<std::string> named = authorized_stream(fd, req, ApiAction::kAdmin, &d);
+  if (!named) return;
+  const std::string& stream = *named;
   if (!stream_exists(fd, stream)) return;
   auto seq = handlers_.roll(stream);
   if (!seq.ok()) {

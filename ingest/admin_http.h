@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -106,6 +107,9 @@ class AdminHttp {
   // Asks authorize; answers 401/403 (and audits the refusal) unless allowed.
   bool allowed(int fd, const Request& req, const std::string& stream, ApiAction action, ApiDecision* decision);
   void refuse(int fd, const Request& req, const std::string& stream, const ApiDecision& d);
+  // The ?stream= of a read API or admin call once the caller may do action on it;
+  // nullopt when an answer (400 without it, 401, 403) was sent instead.
+  std::optional<std::string> authorized_stream(int fd, const Request& req, ApiAction action, ApiDecision* decision);
   // True when the data directory holds stream; answers 404 (or the listing's error) otherwise.
   bool stream_exists(int fd, const std::string& stream);
   void serve_streams(int fd, Request& req);
