@@ -128,6 +128,16 @@ void LatencyHistogram::merge(const LatencyHistogram& o) {
   max_ns_ = std::max(max_ns_, o.max_ns_);
 }
 
+void LoadResult::add(const LoadResult& o) {
+  messages += o.messages;
+  payload_bytes += o.payload_bytes;
+  wire_bytes += o.wire_bytes;
+  refused += o.refused;
+  requests += o.requests;
+  latency.merge(o.latency);
+  errors.insert(errors.end(), o.errors.begin(), o.errors.end());
+}
+
 uint64_t LatencyHistogram::quantile_ns(double q) const {
   if (count_ == 0) return 0;
   uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));

@@ -78,6 +78,9 @@ struct LoadResult {
   LatencyHistogram latency;    // RELP: per message; HTTP: per request
   bool has_latency = false;
   std::vector<std::string> errors;
+
+  // Adds one connection's counts, latencies and errors to these.
+  void add(const LoadResult& o);
 };
 
 // A TLS client connection (OpenSSL) for --proto tls: verifies the server

@@ -134,15 +134,7 @@ LoadResult run_http(const Args& a) {
   for (auto& t : th) t.join();
   LoadResult r;
   r.has_latency = true;
-  for (auto& p : per) {
-    r.messages += p.messages;
-    r.requests += p.requests;
-    r.payload_bytes += p.payload_bytes;
-    r.wire_bytes += p.wire_bytes;
-    r.refused += p.refused;
-    r.latency.merge(p.latency);
-    r.errors.insert(r.errors.end(), p.errors.begin(), p.errors.end());
-  }
+  for (const LoadResult& p : per) r.add(p);
   return r;
 }
 
